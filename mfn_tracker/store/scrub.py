@@ -1,0 +1,93 @@
+"""Keep secrets and full IP addresses off the disk: scrub before anything is written."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+# Key names (case-insensitive substrings) whose values are never stored (FACTS.md, "Privacy").
+SECRET_KEY_PARTS: tuple[str, ...] = (
+    "password",
+    "passwd",
+    "secret",
+    "api_key",
+    "apikey",
+    "token",
+    "authorization",
+    "cookie",
+    "session",
+    "private_key",
+    "credentials",
+)
+
+_SECRET_VALUE = re.compile(
+    "|".join(
+        (
+            r"AKIA[A-Z0-9]{16}",
+            r"gh[pousr]_[0-9A-Za-z]{36}",
+            r"github_pat_\w{82}",
+            r"glpat-[\w-]{20}",
+            r"xox[baprs]-[\w-]*",
+            r"AIza[\w-]{35}",
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:.*?-----END [A-Z ]*PRIVATE KEY-----)?",
+            r"Bearer\s+\S+",
+            r"eyJ[\w-]+\.[\w-]+\.[\w-]*",
+        )
+    ),
+    re.DOTALL,
+)
+# scheme://user:pass@host keeps scheme and host, loses the credentials.
+_URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
+
+
+def is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    return any(part in lowered for part in SECRET_KEY_PARTS)
+
+
+def scrub_text(text: str) -> str:
+    """Replace secret-looking values and URL credentials inside one string."""
+    if "://" in text:
+        text = _URL_CREDENTIALS.sub(r"\1" + REDACTED + "@", text)
+    return _SECRET_VALUE.sub(REDACTED, text)
+
+
+def scrub_value(value: Any) -> Any:
+    """Scrub strings at any depth; values under secret-looking keys are replaced whole."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if isinstance(k, str) and is_secret_key(k) else scrub_value(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, (list, tuple)):
+        return [scrub_value(v) for v in value]
+    return value
+
+
+def strip_url_credentials(url: str) -> str:
+    """A remote URL without any user or password (for ``remote_url``)."""
+    return re.sub(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@", r"\1", url)
+
+
+def redact_ip(address: str, mode: str) -> str:
+    """Truncate an IP address: ``truncate`` /24 and /48, ``strict`` /16 and /32, ``full`` as is.
+
+    Raises ValueError for something that is not an IP address.
+    """
+    import ipaddress  # only events that carry an address pay for this import
+
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        raise ValueError(f"source_ip is not an IP address: {address!r}") from None
+    if mode == "full":
+        return str(ip)
+    if ip.version == 6 and ip.ipv4_mapped is not None:  # type: ignore[union-attr]
+        ip = ip.ipv4_mapped  # type: ignore[union-attr]
+    prefix = {("truncate", 4): 24, ("truncate", 6): 48, ("strict", 4): 16, ("strict", 6): 32}
+    net = ipaddress.ip_network(f"{ip}/{prefix[(mode, ip.version)]}", strict=False)
+    return str(net.network_address)
