@@ -31,8 +31,10 @@ def main() -> int:
     logger.log_file_change("bob", "docs/index.md", "created")
     logger.log_authentication("mallory", EventType.AUTH_LOGIN, success=False)
     for event in logger.get_events(limit=10):
-        print(f"  #{event.seq} {event.timestamp} {event.event_type} {event.user_id}: "
-              f"{event.action_description}")
+        print(
+            f"  #{event.seq} {event.timestamp} {event.event_type} {event.user_id}: "
+            f"{event.action_description}"
+        )
     cli = [sys.executable, "-m", "mfn_tracker"]
     _run(*cli, "doctor", env=env)
     print(f"\nDemo files are in {work}")

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from mfn_tracker.settings import Settings, load_settings
 from mfn_tracker.store.reader import Query, ReadReport, iter_events
-from mfn_tracker.store.writer import EventWriter, InvalidEvent, new_event_id, prepare
 from mfn_tracker.store.timestamps import format_ms, now_ms
+from mfn_tracker.store.writer import EventWriter, InvalidEvent, new_event_id, prepare
 from mfn_tracker.types import AUTH_TYPES, EventStatus, EventType
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ def build_query(
             status = validate.check_status(status)
         except validate.EventValueError as exc:
             raise TrackerError(str(exc), exit_code=EXIT_USAGE) from None
-    if limit is not None and limit < 0 or offset < 0:
+    if (limit is not None and limit < 0) or offset < 0:
         raise TrackerError("limit and offset must be >= 0", exit_code=EXIT_USAGE)
     return Query(
         since=since,
@@ -303,7 +303,7 @@ _default_lock = threading.Lock()
 
 def get_event_logger() -> SystemEventLogger:
     """The process's logger (one per process, rebuilt after fork; thread-safe)."""
-    global _default_logger, _default_pid
+    global _default_logger, _default_pid  # noqa: PLW0603 - the seed's one-per-process logger
     with _default_lock:
         if _default_logger is None or _default_pid != os.getpid():
             _default_logger = SystemEventLogger()
@@ -313,7 +313,7 @@ def get_event_logger() -> SystemEventLogger:
 
 def reset_event_logger() -> None:
     """Forget the process's logger (tests, or after changing ``MFN_*`` variables)."""
-    global _default_logger
+    global _default_logger  # noqa: PLW0603
     with _default_lock:
         if _default_logger is not None:
             _default_logger.close()

@@ -1,4 +1,4 @@
-"""Every test gets its own HOME, storage, config directory and git config: never the real machine's."""
+"""Every test gets its own HOME, storage, config dir and git config: never the real machine's."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[No
     home.mkdir()
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test User\n\temail = test@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n"
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
     )
     for var in list(os.environ):
         if var.startswith(("MFN_", "GIT_", "XDG_")):

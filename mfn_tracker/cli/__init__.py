@@ -57,7 +57,8 @@ class LazyGroup(click.Group):
             if missing and (module_name.startswith(missing) or missing == attr):
                 return None  # an area not built into this installation
             raise
-        assert isinstance(command, click.Command)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
         return command
 
 

@@ -64,7 +64,7 @@ class Query:
             return False
         if self.cursor is not None:
             seq = event.get("seq", 0)
-            return seq < self.cursor if self.newest_first else seq > self.cursor
+            return bool(seq < self.cursor if self.newest_first else seq > self.cursor)
         return True
 
     def needles(self) -> list[bytes]:
@@ -122,9 +122,7 @@ def iter_events(
     return islice(matching, query.offset, stop)
 
 
-def _file_events(
-    day_file: DayFile, query: Query, report: ReadReport
-) -> Iterator[dict[str, Any]]:
+def _file_events(day_file: DayFile, query: Query, report: ReadReport) -> Iterator[dict[str, Any]]:
     loads = _json_loads()
     needles = query.needles()
     type_needles = [b'"event_type":' + _encode(t) for t in query.types or ()]
@@ -162,7 +160,7 @@ def _lines_forward(day_file: DayFile) -> Iterator[LineItem]:
                 complete = raw.endswith(b"\n")
                 body = raw[:-1] if complete else raw
                 if body or not complete:
-                    yield (lambda n=number: n), body, complete
+                    yield _constant(number), body, complete
     except FileNotFoundError:
         return  # removed by retention while we read
     except (OSError, EOFError) as exc:
@@ -203,9 +201,13 @@ def _lines_reversed(day_file: DayFile) -> Iterator[LineItem]:
                 end = start - 1
             first = False
         if tail:
-            yield (lambda: 1), tail, len(tail) < os.fstat(fd).st_size
+            yield _constant(1), tail, len(tail) < os.fstat(fd).st_size
     finally:
         os.close(fd)
+
+
+def _constant(number: int) -> Callable[[], int]:
+    return lambda: number
 
 
 def _line_number_at(path: Path, offset: int) -> Callable[[], int]:
@@ -219,4 +221,4 @@ def _line_number_at(path: Path, offset: int) -> Callable[[], int]:
 
 
 def count_lines(paths: Iterable[Path]) -> int:
-    return sum(sum(1 for _ in open(p, "rb")) for p in paths)  # noqa: SIM115
+    return sum(sum(1 for _ in open(p, "rb")) for p in paths)

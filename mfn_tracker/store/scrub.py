@@ -86,8 +86,8 @@ def redact_ip(address: str, mode: str) -> str:
         raise ValueError(f"source_ip is not an IP address: {address!r}") from None
     if mode == "full":
         return str(ip)
-    if ip.version == 6 and ip.ipv4_mapped is not None:  # type: ignore[union-attr]
-        ip = ip.ipv4_mapped  # type: ignore[union-attr]
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
     prefix = {("truncate", 4): 24, ("truncate", 6): 48, ("strict", 4): 16, ("strict", 6): 32}
     net = ipaddress.ip_network(f"{ip}/{prefix[(mode, ip.version)]}", strict=False)
     return str(net.network_address)

@@ -42,9 +42,7 @@ def check_event_type(value: object) -> str:
 def check_status(value: object) -> str:
     text = _text(value)
     if not isinstance(text, str) or text not in STATUS_VALUES:
-        raise EventValueError(
-            f"status {value!r} is not one of: {', '.join(sorted(STATUS_VALUES))}"
-        )
+        raise EventValueError(f"status {value!r} is not one of: {', '.join(sorted(STATUS_VALUES))}")
     return text
 
 

@@ -10,6 +10,7 @@ blindly. Standard library only: this is the hot path of every git hook.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -171,7 +172,7 @@ def _shrink(value: Any, limit: int) -> Any:
 
 
 class EventWriter:
-    """Appends events to ``<storage>/events_YYYY-MM-DD.jsonl``; safe across threads and processes."""
+    """Appends events to the day files; safe across threads and processes."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -276,7 +277,9 @@ class EventWriter:
         if head is None:
             return self._recover_head(None)
         if head.seq == 0:
-            return head if not list_day_files(self.settings.storage_path) else self._recover_head(None)
+            return (
+                head if not list_day_files(self.settings.storage_path) else self._recover_head(None)
+            )
         try:
             size = os.stat(head.file, dir_fd=self._dir_fd, follow_symlinks=False).st_size
         except OSError:
@@ -284,7 +287,7 @@ class EventWriter:
         return head if size == head.end else self._recover_head(head if size > head.end else None)
 
     def _recover_head(self, known: _Head | None) -> _Head:
-        """Rebuild the head from the day files (after a crash, or a head that disagrees with them)."""
+        """Rebuild the head from the day files (after a crash, or when the cache disagrees)."""
         from mfn_tracker.store.tail import last_valid_line
 
         best = GENESIS
@@ -306,9 +309,9 @@ class EventWriter:
         try:
             size = os.fstat(fd).st_size
             # A torn last line (a writer killed mid-write) must not swallow ours: start afresh.
-            if size and not (name == head.file and size == head.end):
-                if os.pread(fd, 1, size - 1) != b"\n":
-                    line = b"\n" + line
+            known_clean = name == head.file and size == head.end
+            if size and not known_clean and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line
             data = line + b"\n"
             written = os.write(fd, data)
             if written != len(data):
@@ -363,10 +366,8 @@ class EventWriter:
 
     def _sync_pending(self) -> None:
         for fd in self._unsynced:
-            try:
+            with contextlib.suppress(OSError):  # closed meanwhile: close() flushed it already
                 os.fsync(fd)
-            except OSError:
-                pass  # closed meanwhile; closing already flushed it to the kernel
         self._unsynced.clear()
         self._unsynced_count = 0
         self._last_sync = time.monotonic()

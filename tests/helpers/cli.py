@@ -23,7 +23,7 @@ def run_cli(
     cwd: Path | None = None,
     timeout: float = 120,
 ) -> CliResult:
-    """``mfn-tracker ARGS`` with the test's environment (plus ``env``); never raises on exit code."""
+    """``mfn-tracker ARGS`` with the test's environment plus ``env``; never raises on exit code."""
     proc = subprocess.run(
         [sys.executable, "-m", "mfn_tracker", *args],
         input=input,

@@ -27,7 +27,7 @@ def all_events(storage: Path) -> list[dict[str, Any]]:
 
 def chain_ok(storage: Path) -> bool:
     """seq 1..N without gap, each prev the SHA-256 of the previous line (DESIGN.md's rule)."""
-    by_seq = sorted(((json.loads(line)["seq"], line) for line in raw_lines(storage)))
+    by_seq = sorted((json.loads(line)["seq"], line) for line in raw_lines(storage))
     prev = "0" * 64
     for expected, (seq, line) in enumerate(by_seq, 1):
         if seq != expected or json.loads(line)["prev"] != prev:
