@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mfn_tracker.store.layout import DayFile, list_day_files
+from mfn_tracker.store.pending import wait_for_pending
 
 _BLOCK = 256 * 1024
 REQUIRED_KEYS = ("event_type", "user_id", "action_description", "timestamp", "status")
@@ -108,6 +109,7 @@ def iter_events(
     storage: Path, query: Query, report: ReadReport | None = None
 ) -> Iterator[dict[str, Any]]:
     """Matching events in order, honouring offset and limit."""
+    wait_for_pending(storage)  # read-your-writes: events of a git command that has returned
     report = report if report is not None else ReadReport()
     files = [f for f in list_day_files(storage) if query.wants_day(f.day)]
     if query.newest_first:

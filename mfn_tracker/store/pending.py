@@ -1,0 +1,220 @@
+"""Read-your-writes for detached recorders: markers of events announced but not yet written.
+
+A git hook shim writes a marker into ``<storage>/.pending/`` before git continues, then lets a
+detached recorder write the event (FACTS.md: +12 ms instead of +35 ms per commit). The recorder
+removes the marker once the event is on disk. Readers call :func:`wait_for_pending` first, so a
+query made after a git command returned sees that command's events. A marker whose recorder
+died is claimed by whoever notices, and the loss itself is recorded as ``events_lost``.
+
+Marker name: ``<git pid>.<shim pid>.<hook>``. Content: NUL-separated fields
+``mfn1, recorder pid, cwd, extra, nargs, args..., stdin`` (see :class:`Marker`). Stdlib only.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from mfn_tracker.store.layout import PENDING_DIR
+
+MARKER_MAGIC = b"mfn1"
+_POLL = 0.003
+
+
+@dataclass(frozen=True)
+class Marker:
+    """One hook invocation, as the shim saw it."""
+
+    path: Path
+    git_pid: int
+    shim_pid: int
+    hook: str
+    recorder_pid: int | None = None
+    cwd: str = ""
+    extra: str = ""
+    args: tuple[str, ...] = ()
+    stdin: str = ""
+    complete: bool = False
+
+
+def pending_dir(storage: Path) -> Path:
+    return storage / PENDING_DIR
+
+
+def parse_name(name: str) -> tuple[int, int, str] | None:
+    """``<git pid>.<shim pid>.<hook>`` -> its parts, or None for anything else."""
+    parts = name.split(".", 2)
+    if len(parts) != 3 or not (parts[0].isdigit() and parts[1].isdigit()) or not parts[2]:
+        return None
+    if not parts[2].replace("-", "").isalpha():
+        return None
+    return int(parts[0]), int(parts[1]), parts[2]
+
+
+def read_marker(path: Path) -> Marker | None:
+    """The marker at ``path`` (possibly still being written: ``complete`` says), or None."""
+    named = parse_name(path.name)
+    if named is None:
+        return None
+    git_pid, shim_pid, hook = named
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    fields = [f.decode("utf-8", "surrogateescape") for f in data.split(b"\0")]
+    base = Marker(path, git_pid, shim_pid, hook)
+    if len(fields) < 6 or fields[0] != MARKER_MAGIC.decode() or not fields[4].isdigit():
+        return base
+    nargs = int(fields[4])
+    if len(fields) != 6 + nargs:
+        return base
+    return Marker(
+        path,
+        git_pid,
+        shim_pid,
+        hook,
+        recorder_pid=int(fields[1]) if fields[1].isdigit() else None,
+        cwd=fields[2],
+        extra=fields[3],
+        args=tuple(fields[5 : 5 + nargs]),
+        stdin=fields[5 + nargs],
+        complete=True,
+    )
+
+
+def list_markers(storage: Path) -> list[Marker]:
+    """Every marker, oldest first (by modification time, then name)."""
+    directory = pending_dir(storage)
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    found: list[tuple[int, str, Marker]] = []
+    for entry in entries:
+        if parse_name(entry.name) is None:
+            continue
+        try:
+            mtime = entry.stat(follow_symlinks=False).st_mtime_ns
+        except OSError:
+            continue
+        marker = read_marker(Path(entry.path))
+        if marker is not None:
+            found.append((mtime, entry.name, marker))
+    found.sort(key=lambda item: (item[0], item[1]))
+    return [m for _, _, m in found]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    except OSError:
+        return False
+    return True
+
+
+def recorder_alive(marker: Marker) -> bool:
+    """Is someone still going to write (or finish announcing) this marker's event?"""
+    if marker.recorder_pid is not None:
+        return pid_alive(marker.recorder_pid)
+    return pid_alive(marker.shim_pid)  # the shim has not finished writing the marker yet
+
+
+@contextmanager
+def pending_lock(storage: Path) -> Iterator[None]:
+    """Serialize claiming markers (recorders and readers) with a flock on ``.pending`` itself."""
+    fd = os.open(pending_dir(storage), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def wait_for_pending(storage: Path, *, timeout: float = 2.0) -> None:
+    """Wait (at most ``timeout`` seconds) until every announced event is written.
+
+    Markers whose recorder died are removed and the loss is recorded as ``events_lost``.
+    Never raises: a reader must still be able to read when this cannot help.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        markers = list_markers(storage)
+        if not markers:
+            return
+        dead = [m for m in markers if not recorder_alive(m)]
+        if dead:
+            _claim_lost(storage, dead)
+            if len(dead) == len(markers):
+                return  # nothing left to wait for (losses this reader could not record stay)
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(_POLL)
+
+
+def _claim_lost(storage: Path, dead: list[Marker]) -> None:
+    try:
+        with pending_lock(storage):
+            for marker in dead:
+                fresh = read_marker(marker.path)
+                if fresh is None or recorder_alive(fresh):
+                    continue
+                try:
+                    owner = os.stat(marker.path, follow_symlinks=False).st_uid
+                except OSError:
+                    continue  # another reader got there first
+                if _record_loss(storage, fresh, owner):
+                    with suppress(OSError):
+                        os.unlink(marker.path)
+    except OSError:
+        return
+
+
+def _record_loss(storage: Path, marker: Marker, owner_uid: int) -> bool:
+    from mfn_tracker.errors import TrackerError
+    from mfn_tracker.settings import load_settings
+    from mfn_tracker.store.writer import EventWriter
+
+    try:
+        settings = load_settings().with_changes(storage_path=storage)
+        writer = EventWriter(settings)
+        try:
+            writer.write(
+                {
+                    "event_type": "events_lost",
+                    "user_id": _user_name(owner_uid),
+                    "action_description": (
+                        f"A {marker.hook} hook recorder died before writing its event"
+                    ),
+                    "status": "failure",
+                    "metadata": {
+                        "hook": marker.hook,
+                        "git_pid": marker.git_pid,
+                        "marker": marker.path.name,
+                        "lost": 1,
+                    },
+                    "repo": marker.cwd or None,
+                }
+            )
+        finally:
+            writer.close()
+    except (TrackerError, OSError):
+        return False  # a read-only reader: keep the marker for one that can record the loss
+    return True
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
