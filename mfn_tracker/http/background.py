@@ -1,0 +1,161 @@
+"""Write events on a worker thread, so an event loop never waits for a lock, a disk or an fsync.
+
+One :class:`BackgroundWriter` owns one ``EventWriter``. ``submit`` only appends to a queue;
+``flush`` waits until everything submitted so far is on disk (servers call it on shutdown, and it
+also runs at interpreter exit). Nothing is dropped silently: a full queue or a failed write is
+counted, logged, and a full queue is itself recorded as ``events_lost`` once it drains.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mfn_tracker.errors import TrackerError
+from mfn_tracker.settings import Settings
+from mfn_tracker.store.writer import EventWriter
+
+log = logging.getLogger("mfn_tracker.http")
+
+DEFAULT_MAX_PENDING = 100_000  # ~30 MB of queued dicts: minutes of a stalled disk at high load
+
+
+@dataclass(frozen=True)
+class WriterStats:
+    submitted: int
+    written: int
+    failed: int
+    dropped: int
+
+    @property
+    def pending(self) -> int:
+        return self.submitted - self.written - self.failed
+
+
+class BackgroundWriter:
+    """A queue in front of one ``EventWriter``; ``submit`` is safe from any thread or event loop."""
+
+    def __init__(self, settings: Settings, *, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+        self.settings = settings
+        self.max_pending = max_pending
+        self._writer = EventWriter(settings)
+        self._queue: deque[Mapping[str, Any]] = deque()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._closing = False
+        self._submitted = self._written = self._failed = self._dropped = 0
+        self._lost_unreported = 0
+        self._atexit_registered = False
+
+    def submit(self, fields: Mapping[str, Any]) -> None:
+        """Queue one event (the writer validates and scrubs it); never waits for the disk."""
+        with self._cond:
+            if self._closing:
+                raise TrackerError("event writer is closed")
+            if len(self._queue) >= self.max_pending:
+                self._dropped += 1
+                self._lost_unreported += 1
+                if self._lost_unreported == 1:
+                    log.error("mfn-tracker: event queue full (%d): dropping", len(self._queue))
+                return
+            self._queue.append(fields)
+            self._submitted += 1
+            self._ensure_thread()
+            self._cond.notify()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every event submitted before this call is written (or failed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self._submitted
+            while self._written + self._failed < target:
+                if self._thread is None or not self._thread.is_alive():
+                    self._ensure_thread()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        self._writer.flush()
+        return True
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Drain the queue, stop the worker and close the writer."""
+        self.flush(timeout)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        self._writer.close()
+
+    def stats(self) -> WriterStats:
+        with self._cond:
+            return WriterStats(self._submitted, self._written, self._failed, self._dropped)
+
+    # -- worker -------------------------------------------------------------------------------
+
+    def _ensure_thread(self) -> None:
+        """Start the worker (again after a fork: threads do not survive one). Caller holds _cond."""
+        if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="mfn-tracker-writer", daemon=True)
+        self._thread.start()
+        if not self._atexit_registered:
+            atexit.register(self.close, 10.0)  # daemon threads still run while atexit does
+            self._atexit_registered = True
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closing:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                batch = list(self._queue)
+                self._queue.clear()
+                lost, self._lost_unreported = self._lost_unreported, 0
+            written, failed = self._write_batch(batch, lost)
+            with self._cond:
+                self._written += written
+                self._failed += failed
+                self._cond.notify_all()
+
+    def _write_batch(self, batch: list[Mapping[str, Any]], lost: int) -> tuple[int, int]:
+        written = failed = 0
+        for fields in batch:
+            try:
+                self._writer.write(fields)
+                written += 1
+            except TrackerError as exc:
+                failed += 1
+                log.error("mfn-tracker: event not written: %s", exc)
+            except Exception:  # a bug must not kill the worker and strand the queue
+                failed += 1
+                log.exception("mfn-tracker: event not written")
+        if lost:
+            self._record_lost(lost)
+        return written, failed
+
+    def _record_lost(self, count: int) -> None:
+        try:
+            self._writer.write(
+                {
+                    "event_type": "events_lost",
+                    "user_id": "mfn-tracker",
+                    "action_description": f"HTTP event queue was full: {count} events dropped",
+                    "status": "failure",
+                    "metadata": {"dropped": count, "max_pending": self.max_pending},
+                }
+            )
+        except TrackerError as exc:
+            log.error("mfn-tracker: could not record %d dropped events: %s", count, exc)
