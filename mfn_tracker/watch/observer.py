@@ -1,0 +1,173 @@
+"""watchdog's inotify observer, filtered, with the two failures it keeps quiet made loud.
+
+watchdog 7 drops watches that fail to register (``max_user_watches``) and, on a queue overflow,
+tells handlers nothing and re-registers every watch (which can overflow again, FACTS.md). Here a
+watch group reports both to a :class:`Trouble` callback and only adds the watches it is missing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers.api import BaseObserver
+from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
+from watchdog.observers.inotify_c import InotifyFD
+
+# No opened / closed_no_write / directory-modified events: `git status` alone would send
+# hundreds of them, and none says a file changed.
+EVENT_FILTER: list[type[FileSystemEvent]] = [
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
+    FileMovedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirMovedEvent,
+]
+MAX_USER_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")
+# Changes below .git that matter: rules, the tracked list, and the end of a git command.
+GIT_SIGNALS = frozenset({".git/index", ".git/index.lock", ".git/info/exclude"})
+
+
+@dataclass
+class Trouble:
+    """What the daemon must hear about: a lost queue, or directories without a watch."""
+
+    on_overflow: Callable[[], None]
+    on_watch_failed: Callable[[str, int], None]  # (absolute path, errno)
+
+
+def watch_limit() -> int | None:
+    try:
+        return int(MAX_USER_WATCHES.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def watch_limit_advice(needed: int) -> str:
+    limit = watch_limit()
+    want = max(needed * 2, 65536)
+    return (
+        f"inotify watch limit reached (fs.inotify.max_user_watches={limit}, this tree needs "
+        f"about {needed}); raise it: sudo sysctl -w fs.inotify.max_user_watches={want} "
+        "(persist it in /etc/sysctl.d/); until then the unwatched directories are rescanned"
+    )
+
+
+@dataclass
+class _Group(InotifyWatchGroup):
+    trouble: Trouble | None = field(default=None)
+
+    def on_queue_overflow(self) -> None:
+        # Re-add only missing watches: removing and re-adding all of them queues one IN_IGNORED
+        # per watch, which can overflow the queue again, forever.
+        with self._lock:
+            if not self.is_active:
+                return
+            self._move_event_grouper.discard_pending_events()
+            if self.is_recursive:
+                self._add_all_callbacks(self.path)
+        if self.trouble is not None:
+            self.trouble.on_overflow()
+
+    def _add_callback(self, path: bytes) -> None:
+        try:
+            wd = self._inotify_fd.add_callback(path, self.event_mask, self._callback, self._id)
+        except OSError as exc:
+            if path == self.path:
+                raise
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                return  # removed while we walked; its parent's events cover it
+            if self.trouble is not None:
+                self.trouble.on_watch_failed(os.fsdecode(path), exc.errno or 0)
+            return
+        self._active_callbacks_by_path[path] = wd
+        self._active_callbacks_by_watch[wd] = path
+
+
+class _Emitter(InotifyEmitter):
+    def __init__(self, *args: Any, trouble: Trouble, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._trouble = trouble
+
+    def on_thread_start(self) -> None:
+        self._inotify = _Group(
+            self._inotify_fd,
+            os.fsencode(self.watch.path),
+            is_recursive=self.watch.is_recursive,
+            event_mask=self.get_event_mask_from_filter(),
+            follow_symlink=self.watch.follow_symlink,
+            trouble=self._trouble,
+        )
+
+
+class Observer(BaseObserver):
+    """An inotify observer with its own inotify instance and the loud watch group."""
+
+    def __init__(self, trouble: Trouble) -> None:
+        self._inotify_fd = InotifyFD()
+        self._inotify_fd.start()
+        super().__init__(_Emitter, inotify_fd=self._inotify_fd, trouble=trouble)
+
+    def on_thread_stop(self) -> None:
+        super().on_thread_stop()
+        self._inotify_fd.stop()
+        self._inotify_fd.join()
+
+
+class MarkHandler(FileSystemEventHandler):
+    """Marks paths dirty, nothing more: what happened is decided later, against the baseline."""
+
+    def __init__(self, root: Path, mark: Callable[[str], None]) -> None:
+        self._prefix = str(root).rstrip("/") + "/"
+        self._root = str(root)
+        self._mark = mark
+
+    def _rel(self, path: str | bytes) -> str | None:
+        text = os.fsdecode(path)
+        if text == self._root:
+            return ""
+        if not text.startswith(self._prefix):
+            return None
+        rel = text[len(self._prefix) :]
+        if rel.startswith(".git/") and rel not in GIT_SIGNALS:
+            return None
+        return rel
+
+    def dispatch(self, event: FileSystemEvent) -> None:
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            if path:
+                rel = self._rel(path)
+                if rel is not None:
+                    self._mark(rel)
+
+
+def start_observer(roots: dict[Path, Callable[[str], None]], trouble: Trouble) -> Observer:
+    """Watch each root recursively; every event marks its path dirty through ``roots[root]``."""
+    observer = Observer(trouble)
+    for root, mark in roots.items():
+        observer.schedule(
+            MarkHandler(root, mark), str(root), recursive=True, event_filter=EVENT_FILTER
+        )
+    observer.start()
+    return observer

@@ -1,0 +1,261 @@
+"""Dirty paths -> settled -> compared with the baseline -> at most one change per path.
+
+Watchdog handlers only call :meth:`DirtySet.mark`. A path is due once it has been quiet for
+the settle period (or dirty for the maximum delay, for files written continuously), and nothing
+is due while ``.git/index.lock`` exists, so a checkout is judged only once git has finished.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from mfn_tracker.watch.baseline import HASH_CAP_BYTES, Baseline, Entry, read_entry
+from mfn_tracker.watch.ignore import IgnoreRules
+
+SETTLE_SECONDS = 0.2
+MAX_DELAY_SECONDS = 3.0
+MAX_LOCK_WAIT_SECONDS = 30.0  # a stale index.lock (git killed) must not silence the watcher
+
+LIVE, STARTUP_SCAN, RESCAN = "live", "startup-scan", "rescan"
+_SOURCE_RANK = {RESCAN: 0, STARTUP_SCAN: 1, LIVE: 2}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One event to write: ``kind`` is the event type (file_create, file_change, ...)."""
+
+    kind: str
+    path: str
+    source: str
+    entry: Entry | None  # the new state (None for deletes)
+    old: Entry | None = None  # the baseline state it replaces
+    old_path: str | None = None  # moves only
+
+
+class DirtySet:
+    """Thread-safe set of dirty paths with per-path settle and maximum-delay deadlines."""
+
+    def __init__(
+        self,
+        *,
+        settle: float = SETTLE_SECONDS,
+        max_delay: float = MAX_DELAY_SECONDS,
+        wakeup: threading.Event | None = None,
+    ) -> None:
+        self.settle, self.max_delay = settle, max_delay
+        self._lock = threading.Lock()
+        self._last: OrderedDict[str, float] = OrderedDict()  # ordered by last mark
+        self._first: OrderedDict[str, float] = OrderedDict()  # ordered by first mark
+        self._source: dict[str, str] = {}
+        self.wakeup = wakeup or threading.Event()
+
+    def mark(self, rel: str, source: str = LIVE, *, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._last[rel] = now
+            self._last.move_to_end(rel)
+            self._first.setdefault(rel, now)
+            old = self._source.get(rel)
+            if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
+                self._source[rel] = source
+            first = len(self._last) == 1
+        if first:
+            self.wakeup.set()
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time at which the earliest path becomes due, or None when clean."""
+        with self._lock:
+            if not self._last:
+                return None
+            oldest_last = next(iter(self._last.values()))
+            oldest_first = next(iter(self._first.values()))
+        return min(oldest_last + self.settle, oldest_first + self.max_delay)
+
+    def take_due(self, *, now: float | None = None, everything: bool = False) -> dict[str, str]:
+        """Remove and return the due paths with their source tag."""
+        now = time.monotonic() if now is None else now
+        due: dict[str, str] = {}
+        with self._lock:
+            if everything:
+                due = dict(self._source)
+                self._last.clear()
+                self._first.clear()
+                self._source.clear()
+                return due
+            for order, limit in ((self._last, self.settle), (self._first, self.max_delay)):
+                for rel, t in order.items():
+                    if now - t < limit:
+                        break
+                    due[rel] = self._source[rel]
+            for rel in due:
+                del self._last[rel], self._first[rel], self._source[rel]
+        return due
+
+
+class Reducer:
+    """Turns due paths of one tree into changes against its baseline."""
+
+    def __init__(
+        self,
+        root: Path,
+        baseline: Baseline,
+        rules: IgnoreRules,
+        *,
+        hash_cap: int = HASH_CAP_BYTES,
+        settle: float = SETTLE_SECONDS,
+        max_delay: float = MAX_DELAY_SECONDS,
+        wakeup: threading.Event | None = None,
+    ) -> None:
+        self.root, self.baseline, self.rules, self.hash_cap = root, baseline, rules, hash_cap
+        self.dirty = DirtySet(settle=settle, max_delay=max_delay, wakeup=wakeup)
+        self._lock_seen: float | None = None
+
+    def git_busy(self, now: float) -> bool:
+        """True while git holds the index lock (up to a limit, for locks left by a killed git)."""
+        lock = self.rules.lock_path
+        if lock is None or not os.path.exists(lock):
+            self._lock_seen = None
+            return False
+        if self._lock_seen is None:
+            self._lock_seen = now
+        return now - self._lock_seen < MAX_LOCK_WAIT_SECONDS
+
+    def take(self, *, now: float | None = None, everything: bool = False) -> list[Change]:
+        """Compare due paths with the baseline; the caller applies each change once written."""
+        now = time.monotonic() if now is None else now
+        if not everything and self.git_busy(now):
+            return []
+        due = self.dirty.take_due(now=now, everything=everything)
+        if not due:
+            return []
+        self.rules.refresh_tracked()
+        for rel in due:
+            self.rules.rules_changed(rel)
+        return self.compare(self._expand(due))
+
+    def scan_all(self, source: str) -> list[Change]:
+        """Compare the whole tree with the baseline (startup, overflow, stop)."""
+        self.rules.refresh_tracked()
+        return self.compare(self._expand({"": source}))
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _expand(self, due: dict[str, str]) -> dict[str, str]:
+        """Due paths -> candidate file paths: directories are walked, vanished ones looked up."""
+        out: dict[str, str] = {}
+
+        def add(rel: str, source: str) -> None:
+            old = out.get(rel)
+            if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
+                out[rel] = source
+
+        for rel, source in due.items():
+            try:
+                st = os.lstat(self.root / rel) if rel else os.stat(self.root)
+            except OSError:
+                st = None
+            if st is not None and stat.S_ISDIR(st.st_mode):
+                if rel and self.rules.ignored(rel, is_dir=True):
+                    continue
+                for found in self.walk(rel):
+                    add(found, source)
+                for known in self.baseline.under(rel):
+                    add(known, source)
+            elif st is None:
+                if self.baseline.get(rel) is not None:
+                    add(rel, source)
+                for known in self.baseline.under(rel):
+                    add(known, source)
+            elif not self.rules.ignored(rel) or self.baseline.get(rel) is not None:
+                add(rel, source)
+        return out
+
+    def walk(self, rel_dir: str = "") -> list[str]:
+        """Reported files below a directory, skipping ``.git`` and ignored directories."""
+        found: list[str] = []
+        top = os.path.join(self.root, rel_dir) if rel_dir else str(self.root)
+        stack = [(top, rel_dir)]
+        while stack:
+            path, rel = stack.pop()
+            try:
+                it = os.scandir(path)
+            except OSError:
+                continue
+            with it:
+                for item in it:
+                    child = f"{rel}/{item.name}" if rel else item.name
+                    try:
+                        is_dir = item.is_dir(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if is_dir:
+                        if not self.rules.dir_ignored(child):
+                            stack.append((item.path, child))
+                    elif not self.rules.ignored(child):
+                        found.append(child)
+        return found
+
+    def compare(self, candidates: dict[str, str]) -> list[Change]:
+        created: list[Change] = []
+        deleted: list[Change] = []
+        changed: list[Change] = []
+        for rel in sorted(candidates):
+            old = self.baseline.get(rel)
+            new = read_entry(os.path.join(self.root, rel), cap=self.hash_cap, previous=old)
+            if new is not None and old is None and self.rules.ignored(rel):
+                continue
+            source = candidates[rel]
+            if old is None and new is not None:
+                created.append(Change("file_create", rel, source, new))
+            elif old is not None and new is None:
+                deleted.append(Change("file_delete", rel, source, None, old))
+            elif old is not None and new is not None:
+                if not old.same_content(new):
+                    changed.append(Change("file_change", rel, source, new, old))
+                elif not old.same_stat(new):
+                    self.baseline.set(rel, new)  # touched, same content: remember, no event
+        return _pair_moves(created, deleted, changed)
+
+    def apply(self, change: Change) -> None:
+        """Record a written change in the baseline."""
+        if change.old_path is not None:
+            self.baseline.remove(change.old_path)
+        if change.entry is None:
+            self.baseline.remove(change.path)
+        else:
+            self.baseline.set(change.path, change.entry)
+
+
+def _move_key(e: Entry) -> tuple[int, int, str | None, str]:
+    """A rename keeps the inode and the content; requiring both avoids pairing a reused inode."""
+    return (e.ino, e.size, e.sha256, e.kind)
+
+
+def _pair_moves(
+    created: list[Change], deleted: list[Change], changed: list[Change]
+) -> list[Change]:
+    gone: dict[tuple[int, int, str | None, str], Change] = {}
+    for d in deleted:
+        if d.old is not None and d.old.sha256 is not None:
+            gone.setdefault(_move_key(d.old), d)
+    if not gone:
+        return [*deleted, *created, *changed]
+    moved_from: set[str] = set()
+    out: list[Change] = []
+    for c in [*created, *changed]:
+        src = gone.pop(_move_key(c.entry), None) if c.entry is not None else None
+        if src is None:
+            out.append(c)
+            continue
+        moved_from.add(src.path)
+        out.append(Change("file_move", c.path, c.source, c.entry, c.old, old_path=src.path))
+    return [*(d for d in deleted if d.path not in moved_from), *out]
