@@ -177,7 +177,7 @@ class _RequestFacts:
         self.method = str(scope.get("method", "GET")).upper()
         self.path = str(scope.get("path", "/"))
         self.request_id = request_id
-        self.source_ip = _client_ip(scope)
+        self.source_ip = client_ip(scope)
         self.meta: dict[str, Any] = {
             "method": self.method,
             "path": _clip_path(scrub_text(self.path)),
@@ -260,7 +260,7 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
-def _client_ip(scope: Scope) -> str | None:
+def client_ip(scope: Scope) -> str | None:
     """The peer address if it is an IP (unix sockets and test clients have none)."""
     client = scope.get("client")
     if not client:
