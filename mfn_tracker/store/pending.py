@@ -6,8 +6,9 @@ removes the marker once the event is on disk. Readers call :func:`wait_for_pendi
 query made after a git command returned sees that command's events. A marker whose recorder
 died is claimed by whoever notices, and the loss itself is recorded as ``events_lost``.
 
-Marker name: ``<git pid>.<shim pid>.<hook>``. Content: NUL-separated fields
-``mfn1, recorder pid, cwd, extra, nargs, args..., stdin`` (see :class:`Marker`). Stdlib only.
+Marker name: ``<git pid>.<shim pid>.<hook>``. Content: NUL-terminated fields
+``mfn1, cwd, extra, nargs, args..., stdin`` written before the recorder starts, then the
+recorder's pid appended once it runs (see :class:`Marker`). Stdlib only.
 """
 
 from __future__ import annotations
@@ -66,23 +67,28 @@ def read_marker(path: Path) -> Marker | None:
         data = path.read_bytes()
     except OSError:
         return None
+    return parse_marker(path, data, git_pid, shim_pid, hook)
+
+
+def parse_marker(path: Path, data: bytes, git_pid: int, shim_pid: int, hook: str) -> Marker:
     fields = [f.decode("utf-8", "surrogateescape") for f in data.split(b"\0")]
     base = Marker(path, git_pid, shim_pid, hook)
-    if len(fields) < 6 or fields[0] != MARKER_MAGIC.decode() or not fields[4].isdigit():
+    if len(fields) < 6 or fields[0] != MARKER_MAGIC.decode() or not fields[3].isdigit():
         return base
-    nargs = int(fields[4])
-    if len(fields) != 6 + nargs:
+    nargs = int(fields[3])
+    if len(fields) < 6 + nargs:
         return base
+    pid = fields[5 + nargs]
     return Marker(
         path,
         git_pid,
         shim_pid,
         hook,
-        recorder_pid=int(fields[1]) if fields[1].isdigit() else None,
-        cwd=fields[2],
-        extra=fields[3],
-        args=tuple(fields[5 : 5 + nargs]),
-        stdin=fields[5 + nargs],
+        recorder_pid=int(pid) if pid.isdigit() and len(fields) > 6 + nargs else None,
+        cwd=fields[1],
+        extra=fields[2],
+        args=tuple(fields[4 : 4 + nargs]),
+        stdin=fields[4 + nargs],
         complete=True,
     )
 

@@ -42,9 +42,39 @@ _SECRET_VALUE = re.compile(
 _URL_CREDENTIALS = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@]+@")
 
 
+_SECRET_KEY = re.compile("|".join(SECRET_KEY_PARTS), re.IGNORECASE)
+_key_verdicts: dict[str, bool] = {}  # keys repeat across events; remember each verdict
+
+
+# A loose screen over serialized text: every secret the precise rules find contains one of
+# these (lowercased), so text without any needs no scrubbing; a false alarm costs one precise pass.
+_SCREEN_NEEDLES: tuple[bytes, ...] = (
+    b"akia",
+    b"gh",
+    b"glpat-",
+    b"xox",
+    b"aiza",
+    b"private key",
+    b"bearer",
+    b"eyj",
+    *(part.encode() for part in SECRET_KEY_PARTS),
+)
+
+
+def might_hold_secret(text: bytes) -> bool:
+    lowered = text.lower()
+    if b"://" in lowered and b"@" in lowered:
+        return True
+    return any(needle in lowered for needle in _SCREEN_NEEDLES)
+
+
 def is_secret_key(key: str) -> bool:
-    lowered = key.lower()
-    return any(part in lowered for part in SECRET_KEY_PARTS)
+    verdict = _key_verdicts.get(key)
+    if verdict is None:
+        verdict = _SECRET_KEY.search(key) is not None
+        if len(_key_verdicts) < 4096:
+            _key_verdicts[key] = verdict
+    return verdict
 
 
 def scrub_text(text: str) -> str:

@@ -13,10 +13,17 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+_last_second: list[object] = [-1, ""]  # (second, its rendering): one strftime per second
+
+
 def format_ms(ms: int) -> str:
     """Render epoch milliseconds; one clock reading gives both the timestamp and its day file."""
     secs, millis = divmod(ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{millis:03d}Z"
+    cached_secs, text = _last_second
+    if cached_secs != secs:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs))
+        _last_second[:] = [secs, text]
+    return f"{text}.{millis:03d}Z"
 
 
 def day_of(timestamp: str) -> str:

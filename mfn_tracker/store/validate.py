@@ -122,6 +122,6 @@ def _check_json(value: object, where: str) -> None:
 
 
 def check_unknown_fields(fields: Mapping[str, object]) -> None:
-    unknown = set(fields) - INPUT_FIELDS
+    unknown = fields.keys() - INPUT_FIELDS
     if unknown:
         raise EventValueError(f"unknown event field(s): {', '.join(sorted(unknown))}")

@@ -13,8 +13,11 @@ import atexit
 import contextlib
 import fcntl
 import hashlib
+import itertools
 import json
+import mmap
 import os
+import stat
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -44,10 +47,21 @@ class InvalidEvent(WriteError, ValueError):
     """An event no one may write (unknown type, empty user, ...): the message names the field."""
 
 
+_ID_BASE = [int.from_bytes(os.urandom(10), "big")]
+_ID_COUNTER = itertools.count(1)  # next() on it is atomic under the GIL
+os.register_at_fork(
+    after_in_child=lambda: _ID_BASE.__setitem__(0, int.from_bytes(os.urandom(10), "big"))
+)
+
+
 def new_event_id(ms: int) -> str:
-    """A UUIDv7 (time-ordered) without importing uuid: 48-bit ms, version, variant, randomness."""
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 68) << 64) | (0b10 << 62) | (rand & (2**62 - 1))
+    """A UUIDv7 (time-ordered, RFC 9562) without a syscall per event.
+
+    The 74 random bits are a per-process random value plus a counter: unique within the
+    process, and random across processes (re-drawn after fork).
+    """
+    rand = (_ID_BASE[0] + next(_ID_COUNTER)) & (2**74 - 1)
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & (2**62 - 1))
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -65,34 +79,42 @@ class _Head:
     def __init__(self, seq: int, hash_: str, file: str, end: int, ts: str) -> None:
         self.seq, self.hash, self.file, self.end, self.ts = seq, hash_, file, end, ts
 
+    # A fixed-width text record ("v1 seq hash end ts file"): parsing it is a split, not JSON.
     def encode(self) -> bytes:
-        record = {"seq": self.seq, "hash": self.hash, "file": self.file, "end": self.end}
-        data = json.dumps({**record, "ts": self.ts}).encode()
-        return data.ljust(_HEAD_RECORD_BYTES - 1) + b"\n"
+        data = f"v1 {self.seq} {self.hash} {self.end} {self.ts or '-'} {self.file or '-'}"
+        return data.encode().ljust(_HEAD_RECORD_BYTES - 1) + b"\n"
 
     @classmethod
     def decode(cls, data: bytes) -> _Head | None:
-        try:
-            r = json.loads(data)
-            return cls(int(r["seq"]), str(r["hash"]), str(r["file"]), int(r["end"]), str(r["ts"]))
-        except (ValueError, KeyError, TypeError):
+        parts = data.split()
+        if len(parts) != 6 or parts[0] != b"v1":
             return None
+        try:
+            seq, end = int(parts[1]), int(parts[3])
+            ts, name = parts[4].decode(), parts[5].decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return cls(
+            seq, parts[2].decode(), "" if name == "-" else name, end, "" if ts == "-" else ts
+        )
 
-
-GENESIS = _Head(0, GENESIS_HASH, "", 0, "")
+    @classmethod
+    def genesis(cls) -> _Head:
+        return cls(0, GENESIS_HASH, "", 0, "")
 
 
 def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, dict[str, Any]]:
-    """Validate, scrub and order an event's fields; returns (timestamp or None, the rest).
+    """Validate and order an event's fields; returns (timestamp or None, the rest).
 
+    Scrubbing happens in ``encode_body`` (on the serialized text first, which is cheaper).
     Raises ``validate.EventValueError`` naming the bad field.
     """
     validate.check_unknown_fields(fields)
     rest: dict[str, Any] = {
         "event_type": validate.check_event_type(fields.get("event_type")),
         "user_id": validate.check_required_text("user_id", fields.get("user_id")),
-        "action_description": scrub.scrub_text(
-            validate.check_required_text("action_description", fields.get("action_description"))
+        "action_description": validate.check_required_text(
+            "action_description", fields.get("action_description")
         ),
         "status": validate.check_status(fields.get("status", "success")),
     }
@@ -101,13 +123,13 @@ def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, 
         rest["files_changed"] = files
     comments = validate.check_optional_text("comments", fields.get("comments"))
     if comments:
-        rest["comments"] = scrub.scrub_text(comments)
+        rest["comments"] = comments
     metadata = validate.check_metadata(fields.get("metadata"))
     if metadata:
-        rest["metadata"] = scrub.scrub_value(metadata)
+        rest["metadata"] = metadata
     request_id = validate.check_optional_text("request_id", fields.get("request_id"))
     if request_id:
-        rest["request_id"] = scrub.scrub_text(request_id)
+        rest["request_id"] = request_id
     source_ip = validate.check_optional_text("source_ip", fields.get("source_ip"))
     if source_ip:
         rest["source_ip"] = scrub.redact_ip(source_ip, settings.ip_mode)
@@ -130,11 +152,18 @@ def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, 
     return timestamp, rest
 
 
-def encode_body(rest: dict[str, Any], budget: int) -> bytes:
-    """The line's middle (``"event_type":...,"host":...``), cut to ``budget`` bytes if needed."""
+def encode_body(rest: dict[str, Any], budget: int) -> tuple[bytes, dict[str, Any]]:
+    """The line's middle (``"event_type":...,"host":...``): scrubbed, cut to ``budget`` bytes.
+
+    Most events hold nothing secret-looking, so the serialized text is screened once and only
+    events that might hold a secret are scrubbed field by field and serialized again.
+    """
     body = _dumps(rest)
+    if scrub.might_hold_secret(body):
+        rest = scrub.scrub_value(rest)
+        body = _dumps(rest)
     if len(body) <= budget:
-        return body
+        return body, rest
     limit = 4096
     while limit >= 16:
         cut = _shrink(rest, limit)
@@ -142,7 +171,7 @@ def encode_body(rest: dict[str, Any], budget: int) -> bytes:
         cut["metadata"] = {**cut["metadata"], "truncated": True, "original_bytes": len(body)}
         shrunk = _dumps(cut)
         if len(shrunk) <= budget:
-            return shrunk
+            return shrunk, cut
         limit //= 2
     raise WriteError("event cannot be cut below the line limit")  # pragma: no cover
 
@@ -179,41 +208,54 @@ class EventWriter:
         self._thread_lock = threading.Lock()
         self._dir_fd: int | None = None
         self._chain_fd: int | None = None
+        self._chain_map: mmap.mmap | None = None  # the head record, shared with other writers
+        self._chain_ino = 0
+        self._atexit_registered = False
         self._day_fds: dict[str, int] = {}
         self._unsynced: set[int] = set()
         self._unsynced_count = 0
         self._last_sync = time.monotonic()
-        self._closed = False
 
     # -- public -------------------------------------------------------------------------------
 
     def write(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Validate, scrub and append one event; returns the record exactly as written.
 
-        Raises ``WriteError`` (a ``TrackerError``) when the event is invalid or cannot be stored.
+        Raises ``InvalidEvent`` for a bad event and ``WriteError`` when it cannot be stored;
+        either way nothing on disk changed.
         """
         try:
             timestamp, rest = prepare(fields, self.settings)
         except validate.EventValueError as exc:
             raise InvalidEvent(f"invalid event: {exc}") from None
-        ms = now_ms()
-        event_id = new_event_id(ms)
-        body = encode_body(rest, MAX_LINE_BYTES - 200)
-        with self._locked() as head:
-            if timestamp is None:  # stamped under the lock, so per-file order follows time
-                timestamp = max(format_ms(ms), head.ts)
-            prefix = (
-                f'{{"system_event":true,"event_id":"{event_id}","seq":{head.seq + 1},'
-                f'"timestamp":"{timestamp}",'
-            ).encode()
+        body, rest = encode_body(rest, MAX_LINE_BYTES - 200)
+        with self._locked():
+            head = self._read_head()
+            ms = now_ms()
+            # Stamped under the lock (never before the head's), so each file is in time order.
+            stamp = timestamp or max(format_ms(ms), head.ts)
+            name = day_file_name(day_of(stamp))
+            fd, size = self._day_file(name)
+            if not self._head_matches(head, name, size):
+                head = self._recover_head(head)
+                stamp = timestamp or max(stamp, head.ts)
+            event_id = new_event_id(ms)
             seq, prev = head.seq + 1, head.hash
-            line = prefix + body + f',"prev":"{prev}"}}'.encode()
-            self._append(day_file_name(day_of(timestamp)), line, head)
+            line = (
+                f'{{"system_event":true,"event_id":"{event_id}","seq":{seq},"timestamp":"{stamp}",'
+            ).encode()
+            line += body + f',"prev":"{prev}"}}'.encode()
+            # A torn last line (a writer killed mid-write) must not swallow ours: start afresh.
+            clean = name == head.file and size == head.end
+            lead = b"\n" if size and not clean and os.pread(fd, 1, size - 1) != b"\n" else b""
+            self._append(fd, name, lead + line + b"\n")
+            end = size + len(lead) + len(line) + 1
+            self._write_head(_Head(seq, line_hash(line), name, end, max(stamp, head.ts)))
         return {
             "system_event": True,
             "event_id": event_id,
             "seq": seq,
-            "timestamp": timestamp,
+            "timestamp": stamp,
             **rest,
             "prev": prev,
         }
@@ -231,35 +273,53 @@ class EventWriter:
             self._sync_pending()
 
     def close(self) -> None:
+        """Sync and release every descriptor; the writer reopens them if used again."""
         with self._thread_lock:
-            self._sync_pending()
-            self._close_day_fds()
-            for fd in (self._chain_fd, self._dir_fd):
-                if fd is not None:
-                    os.close(fd)
-            self._chain_fd = self._dir_fd = None
+            self._release()
 
-    # -- internals ------------------------------------------------------------------------------
+    def _release(self) -> None:
+        self._close_day_fds()
+        if self._chain_map is not None:
+            self._chain_map.close()
+        for fd in (self._chain_fd, self._dir_fd):
+            if fd is not None:
+                os.close(fd)
+        self._chain_fd = self._dir_fd = self._chain_map = None
+
+    # -- the lock and the head -----------------------------------------------------------------
 
     @contextmanager
-    def _locked(self) -> Iterator[_Head]:
+    def _locked(self) -> Iterator[None]:
         with self._thread_lock:
+            chain_fd = self._lock_chain()
+            try:
+                yield
+            finally:
+                fcntl.flock(chain_fd, fcntl.LOCK_UN)
+
+    def _lock_chain(self) -> int:
+        """flock ``.chain``; if someone replaced the file meanwhile, lock the new one instead."""
+        for _ in range(3):
             chain_fd = self._open_chain()
             try:
                 fcntl.flock(chain_fd, fcntl.LOCK_EX)
+                current = os.stat(CHAIN_FILE, dir_fd=self._dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                current = None
             except OSError as exc:
                 raise WriteError(f"cannot lock {CHAIN_FILE}: {exc.strerror}") from None
-            try:
-                yield self._current_head(chain_fd)
-            finally:
-                fcntl.flock(chain_fd, fcntl.LOCK_UN)
+            if current is not None and current.st_ino == self._chain_ino:
+                return chain_fd
+            fcntl.flock(chain_fd, fcntl.LOCK_UN)
+            self._release()  # removed or replaced: writers must all lock the same file
+        raise WriteError(f"{CHAIN_FILE} keeps changing under the writer")
 
     def _open_chain(self) -> int:
         if self._chain_fd is None:
             s = self.settings
             self._dir_fd = open_storage_dir(s.storage_path, mode=s.dir_mode)
             try:
-                self._chain_fd = os.open(
+                fd = os.open(
                     CHAIN_FILE,
                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                     s.file_mode,
@@ -269,71 +329,76 @@ class EventWriter:
                 raise WriteError(
                     f"cannot open {s.storage_path / CHAIN_FILE}: {exc.strerror}"
                 ) from None
-            atexit.register(self.close)
+            self._chain_fd, self._chain_ino = fd, os.fstat(fd).st_ino
+            if not self._atexit_registered:
+                atexit.register(self.close)
+                self._atexit_registered = True
         return self._chain_fd
 
-    def _current_head(self, chain_fd: int) -> _Head:
-        head = _Head.decode(os.pread(chain_fd, _HEAD_RECORD_BYTES, 0))
-        if head is None:
-            return self._recover_head(None)
-        if head.seq == 0:
-            return (
-                head if not list_day_files(self.settings.storage_path) else self._recover_head(None)
-            )
-        try:
-            size = os.stat(head.file, dir_fd=self._dir_fd, follow_symlinks=False).st_size
-        except OSError:
-            return self._recover_head(None)
-        return head if size == head.end else self._recover_head(head if size > head.end else None)
+    def _read_head(self) -> _Head:
+        chain = self._map_chain()
+        head = _Head.decode(chain[:_HEAD_RECORD_BYTES]) if chain is not None else None
+        return head or self._recover_head(None)
 
-    def _recover_head(self, known: _Head | None) -> _Head:
+    def _write_head(self, head: _Head) -> None:
+        chain = self._map_chain()
+        if chain is not None:
+            chain[:_HEAD_RECORD_BYTES] = head.encode()
+
+    def _map_chain(self) -> mmap.mmap | None:
+        """Map ``.chain`` so reading and updating the head costs no system call."""
+        if self._chain_map is None:
+            fd = self._chain_fd
+            assert fd is not None  # noqa: S101 - _locked() opened it
+            if os.fstat(fd).st_size < _HEAD_RECORD_BYTES:
+                os.ftruncate(fd, _HEAD_RECORD_BYTES)  # under the lock: no writer can race this
+            try:
+                self._chain_map = mmap.mmap(fd, _HEAD_RECORD_BYTES)
+            except OSError as exc:
+                raise WriteError(f"cannot map {CHAIN_FILE}: {exc.strerror}") from None
+        return self._chain_map
+
+    def _head_matches(self, head: _Head, name: str, size: int) -> bool:
+        """The cached head is trusted only while its file ends exactly where it says."""
+        if head.seq == 0:
+            return size == 0 and not list_day_files(self.settings.storage_path)
+        if head.file == name:
+            return size == head.end
+        try:
+            st = os.stat(head.file, dir_fd=self._dir_fd, follow_symlinks=False)
+        except OSError:
+            return False
+        return st.st_size == head.end
+
+    def _recover_head(self, cached: _Head | None) -> _Head:
         """Rebuild the head from the day files (after a crash, or when the cache disagrees)."""
         from mfn_tracker.store.tail import last_valid_line
 
-        best = GENESIS
-        candidates = (
-            [(known.file, known.end)]
-            if known
-            else [(f.path.name, 0) for f in list_day_files(self.settings.storage_path)]
-        )
-        for name, start in candidates:
-            found = last_valid_line(self.settings.storage_path / name, start=start)
+        best = _Head.genesis()
+        files = list_day_files(self.settings.storage_path)
+        plain = [f for f in files if not f.compressed]
+        # Compressed days are old; read them only when no plain file holds a line.
+        for day_file in plain + ([] if any(f.path.stat().st_size for f in plain) else files):
+            found = last_valid_line(day_file.path)
             if found is not None and found.seq > best.seq:
-                best = _Head(found.seq, line_hash(found.line), name, found.end, found.ts)
-        if known is not None and best.seq <= known.seq:
-            return known  # only a torn fragment follows the head; the next append steps over it
+                end = found.end or 0
+                best = _Head(found.seq, line_hash(found.line), day_file.path.name, end, found.ts)
+        if cached is not None and cached.seq > best.seq:
+            # The files lost lines the head remembers (truncated or edited): keep counting from
+            # the head so seq never repeats; `verify` reports the gap.
+            return cached
         return best
 
-    def _append(self, name: str, line: bytes, head: _Head) -> None:
-        fd = self._day_fd(name)
-        try:
-            size = os.fstat(fd).st_size
-            # A torn last line (a writer killed mid-write) must not swallow ours: start afresh.
-            known_clean = name == head.file and size == head.end
-            if size and not known_clean and os.pread(fd, 1, size - 1) != b"\n":
-                line = b"\n" + line
-            data = line + b"\n"
-            written = os.write(fd, data)
-            if written != len(data):
-                raise OSError(28, "short write (disk full?)")
-            self._sync(fd)
-        except OSError as exc:
-            raise WriteError(
-                f"cannot write event to {self.settings.storage_path / name}: {exc.strerror}"
-            ) from None
-        head.seq += 1
-        head.hash = line_hash(line.lstrip(b"\n"))
-        head.file = name
-        head.end = size + len(data)
-        head.ts = max(head.ts, _timestamp_of(line))
-        os.pwrite(self._chain_fd, head.encode(), 0)  # type: ignore[arg-type]
+    # -- day files -----------------------------------------------------------------------------
 
-    def _day_fd(self, name: str) -> int:
+    def _day_file(self, name: str) -> tuple[int, int]:
+        """The open descriptor for a day file and its size (reopened if the file was replaced)."""
         fd = self._day_fds.get(name)
-        if fd is not None and os.fstat(fd).st_nlink > 0:
-            return fd
-        if fd is not None:  # the file was removed or replaced (retention): reopen by name
-            os.close(self._day_fds.pop(name))
+        if fd is not None:
+            st = os.fstat(fd)
+            if st.st_nlink > 0:
+                return fd, st.st_size
+            os.close(self._day_fds.pop(name))  # removed or replaced (retention): reopen by name
         if len(self._day_fds) >= 3:
             self._close_day_fds()
         try:
@@ -343,13 +408,24 @@ class EventWriter:
                 f"cannot open {self.settings.storage_path / name}: {exc.strerror}"
             ) from None
         st = os.fstat(fd)
-        if st.st_nlink != 1 or st.st_uid not in (os.geteuid(), 0):
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid not in (os.geteuid(), 0):
             os.close(fd)
-            raise WriteError(f"refusing {self.settings.storage_path / name}: planted link")
+            raise WriteError(f"refusing {self.settings.storage_path / name}: not a plain file")
         if st.st_size == 0 and self.settings.fsync == "always":
-            os.fsync(self._dir_fd)  # type: ignore[arg-type]  # the new name must survive a crash too
+            os.fsync(self._dir_fd)  # type: ignore[arg-type]  # the new name must survive a crash
         self._day_fds[name] = fd
-        return fd
+        return fd, st.st_size
+
+    def _append(self, fd: int, name: str, data: bytes) -> None:
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(28, "short write (disk full?)")
+            self._sync(fd)
+        except OSError as exc:
+            raise WriteError(
+                f"cannot write event to {self.settings.storage_path / name}: {exc.strerror}"
+            ) from None
 
     def _sync(self, fd: int) -> None:
         policy = self.settings.fsync
@@ -377,8 +453,3 @@ class EventWriter:
         for fd in self._day_fds.values():
             os.close(fd)
         self._day_fds.clear()
-
-
-def _timestamp_of(line: bytes) -> str:
-    marker = line.find(b'"timestamp":"')
-    return line[marker + 13 : marker + 37].decode() if marker >= 0 else ""
