@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mfn_tracker.errors import EXIT_USAGE, TrackerError
@@ -29,7 +29,8 @@ class Settings:
     shared: bool = False
     ip_mode: str = "truncate"
     pseudonymize: bool = False
-    admin_keys: tuple[str, ...] = ()
+    admin_keys: tuple[str, ...] = field(default=(), repr=False)
+    api_key: str | None = field(default=None, repr=False)  # MFN_API_KEY: the caller's own key
 
     def with_changes(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -82,4 +83,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ip_mode=_choice(env, "MFN_IP_MODE", IP_MODES, "truncate"),
         pseudonymize=_flag(env, "MFN_PSEUDONYMIZE"),
         admin_keys=admin_keys,
+        api_key=env.get("MFN_API_KEY", "").strip() or None,
     )
