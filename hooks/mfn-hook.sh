@@ -1,0 +1,1 @@
+../mfn_tracker/hooks/mfn-hook.sh

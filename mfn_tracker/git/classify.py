@@ -1,0 +1,392 @@
+"""Turn what git gave the hooks of ONE git command into events (stdlib only).
+
+The recorder groups markers by git process (the hooks' ``$PPID``) and calls :func:`events_for`
+once that process has exited, so a command is judged whole: a rebase's per-commit post-commit
+calls fold into one ``rewrite``, a fetch's ref batches into one ``fetch``, and a ``git gc`` that
+re-creates remote-tracking refs (whose reflog still says ``update by push``) is not a push.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mfn_tracker.git.refs import NULL_SHA, Git, short
+from mfn_tracker.store.pending import Marker
+from mfn_tracker.store.scrub import strip_url_credentials
+
+Event = dict[str, Any]
+_SECTIONS = ("mfn-cmdline", "mfn-files")
+# git options that take a separate value before the sub-command (git -C dir -c k=v push ...).
+_VALUE_OPTIONS = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path"})
+
+
+@dataclass(frozen=True)
+class Extra:
+    """What the shim captured besides args and stdin: values, git's argv, staged files."""
+
+    values: tuple[str, ...] = ()
+    argv: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+    @property
+    def subcommand(self) -> str:
+        return git_subcommand(self.argv)
+
+
+@dataclass(frozen=True)
+class Context:
+    git: Git
+    user: str
+    repo: str
+    via_pull: bool = False
+    notes: list[str] = field(default_factory=list)  # why something was skipped (debugging)
+
+
+def parse_extra(text: str) -> Extra:
+    sections: dict[str, list[str]] = {"": [], **{name: [] for name in _SECTIONS}}
+    current = ""
+    for line in text.split("\n"):
+        if line in _SECTIONS:
+            current = line
+            continue
+        sections[current].append(line)
+    return Extra(
+        tuple(v for v in sections[""] if v),
+        tuple(a for a in sections["mfn-cmdline"] if a),
+        tuple(f for f in sections["mfn-files"] if f),
+    )
+
+
+def git_subcommand(argv: Iterable[str]) -> str:
+    """``push`` for ``git -C x push -q origin``; empty when argv is not a git command line."""
+    args = list(argv)[1:]
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return ""
+
+
+def events_for(markers: list[Marker], ctx: Context) -> list[Event]:
+    """Every event one git command produced, in the order git ran the hooks."""
+    rewrites = [m for m in markers if m.hook == "post-rewrite"]
+    events: list[Event] = []
+    clone_done = False
+    for marker in markers:
+        extra = parse_extra(marker.extra)
+        if marker.hook == "post-commit" and not rewrites:
+            events.extend(_commit(marker, extra, ctx))
+        elif marker.hook == "post-rewrite":
+            events.extend(_rewrite(marker, extra, ctx))
+        elif marker.hook == "post-merge":
+            events.append(_merge(marker, extra, ctx))
+        elif marker.hook == "pre-push":
+            events.append(_push_attempt(marker, extra, ctx))
+        elif marker.hook == "post-checkout" and not clone_done:
+            event = _clone_from_checkout(marker, extra, ctx)
+            clone_done = event is not None
+            events.extend([event] if event else [])
+    ref_markers = [m for m in markers if m.hook == "reference-transaction"]
+    if ref_markers:
+        events.extend(_remote_ref_events(ref_markers, ctx, clone_done=clone_done))
+    return events
+
+
+def _base(ctx: Context, event_type: str, hook: str, description: str, **meta: Any) -> Event:
+    metadata = {"hook": hook, **{k: v for k, v in meta.items() if v is not None}}
+    return {
+        "event_type": event_type,
+        "user_id": ctx.user,
+        "action_description": description,
+        "status": "success",
+        "metadata": metadata,
+        "repo": ctx.repo,
+    }
+
+
+def _branch_name(value: str | None) -> str | None:
+    return None if not value or value == "HEAD" else value
+
+
+def _commit(marker: Marker, extra: Extra, ctx: Context) -> list[Event]:
+    if not extra.values:
+        ctx.notes.append("post-commit without HEAD")
+        return []
+    sha = extra.values[0]
+    branch = _branch_name(extra.values[1] if len(extra.values) > 1 else None)
+    commit = ctx.git.commit(sha)
+    if commit is None:
+        ctx.notes.append(f"commit {sha} not readable")
+        return []
+    where = f"on {branch}" if branch else "(detached HEAD)"
+    event = _base(
+        ctx,
+        "commit",
+        marker.hook,
+        f"Commit {short(sha)} {where}: {commit.subject}",
+        commit=commit.sha,
+        parents=list(commit.parents),
+        branch=branch,
+        author=commit.author,
+    )
+    event["files_changed"] = list(commit.files)
+    return [event]
+
+
+def _pairs(stdin: str) -> list[dict[str, str]]:
+    pairs = []
+    for line in stdin.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            pairs.append({"old": parts[0], "new": parts[1]})
+    return pairs
+
+
+def _rewrite(marker: Marker, extra: Extra, ctx: Context) -> list[Event]:
+    kind = marker.args[0] if marker.args else "unknown"
+    pairs = _pairs(marker.stdin)
+    if not pairs:
+        return []
+    branch = _branch_name(extra.values[0] if extra.values else None)
+    on = f" on {branch}" if branch else ""
+    if kind == "amend":
+        new = pairs[-1]["new"]
+        commit = ctx.git.commit(new)
+        subject = commit.subject if commit else ""
+        event = _base(
+            ctx,
+            "rewrite",
+            marker.hook,
+            f"Amend {short(pairs[-1]['old'])} -> {short(new)}{on}: {subject}",
+            kind="amend",
+            rewritten=pairs,
+            commit=new,
+            parents=list(commit.parents) if commit else None,
+            branch=branch,
+            author=commit.author if commit else None,
+        )
+        event["files_changed"] = list(commit.files) if commit else []
+        return [event]
+    count = len(pairs)
+    event = _base(
+        ctx,
+        "rewrite",
+        marker.hook,
+        f"Rebase{on}: {count} commit{'s' if count != 1 else ''} rewritten",
+        kind=kind,
+        rewritten=pairs,
+        branch=branch,
+        pull=True if ctx.via_pull else None,
+    )
+    return [event]
+
+
+def _merge(marker: Marker, extra: Extra, ctx: Context) -> Event:
+    squash = bool(marker.args) and marker.args[0] == "1"
+    values = [v for v in extra.values if len(v) == 40 and all(c in "0123456789abcdef" for c in v)]
+    names = [v for v in extra.values if v not in values]
+    head = values[0] if values else None
+    previous = values[1] if len(values) > 1 else None
+    branch = _branch_name(names[0] if names else None)
+    merged = [a for a in _operands(extra.argv) if a]
+    fast_forward = None
+    if squash:
+        files = list(extra.files)
+    elif head and previous:
+        files = list(ctx.git.changed_files(previous, head))
+        message = ctx.git.reflog_message("HEAD", head) or ""
+        fast_forward = "Fast-forward" in message
+    else:
+        files = []
+    what = ", ".join(merged) if merged else "upstream"
+    flavour = " (squash)" if squash else " (fast-forward)" if fast_forward else ""
+    event = _base(
+        ctx,
+        "merge",
+        marker.hook,
+        f"Merge of {what} into {branch or 'detached HEAD'}{flavour}",
+        branch=branch,
+        squash=squash,
+        merged=merged or None,
+        commit=head,
+        previous=previous,
+        fast_forward=fast_forward,
+        pull=True if ctx.via_pull else None,
+    )
+    event["files_changed"] = files
+    return event
+
+
+def _operands(argv: tuple[str, ...]) -> list[str]:
+    """Non-option arguments after the sub-command (``git merge --no-ff topic`` -> [topic])."""
+    sub = git_subcommand(argv)
+    if not sub:
+        return []
+    rest = list(argv)[list(argv).index(sub) + 1 :]
+    out, skip = [], False
+    for arg in rest:
+        if skip:
+            skip = False
+        elif arg in ("-m", "-F", "-s", "-X", "--strategy", "--strategy-option"):
+            skip = True
+        elif not arg.startswith("-"):
+            out.append("upstream" if arg == "FETCH_HEAD" else arg)
+    return out
+
+
+def _push_attempt(marker: Marker, extra: Extra, ctx: Context) -> Event:
+    remote = marker.args[0] if marker.args else ""
+    url = strip_url_credentials(marker.args[1]) if len(marker.args) > 1 else None
+    verdict = extra.values[0] if extra.values else "0"
+    blocked = verdict not in ("", "0")
+    refs = []
+    for line in marker.stdin.splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            refs.append({"ref": parts[2], "old": parts[3], "new": parts[1], "local_ref": parts[0]})
+    names = ", ".join(r["ref"].removeprefix("refs/heads/") for r in refs) or "nothing to send"
+    shown = strip_url_credentials(remote)
+    if blocked:
+        description = f"Push to {shown} blocked by the pre-push hook (exit {verdict}): {names}"
+    else:
+        description = f"Push to {shown} attempted: {names}"
+    event = _base(
+        ctx,
+        "push",
+        marker.hook,
+        description,
+        remote=shown,
+        remote_url=url,
+        refs=refs,
+        blocked_by_hook=blocked or None,
+        dry_run=True if "--dry-run" in extra.argv else None,
+    )
+    event["status"] = "failure" if blocked else "pending"
+    return event
+
+
+def _clone_from_checkout(marker: Marker, extra: Extra, ctx: Context) -> Event | None:
+    if not marker.args or marker.args[0] != NULL_SHA or extra.subcommand != "clone":
+        return None  # a worktree add also checks out from the null sha: not a clone
+    url = ctx.git.remote_url("origin")
+    head = marker.args[1] if len(marker.args) > 1 else None
+    return _clone_event(ctx, marker.hook, url, head)
+
+
+def _clone_event(ctx: Context, hook: str, url: str | None, head: str | None) -> Event:
+    clean = strip_url_credentials(url) if url else None
+    return _base(
+        ctx, "clone", hook, f"Clone of {clean or 'a repository'}", remote_url=clean, commit=head
+    )
+
+
+@dataclass(frozen=True)
+class _RefUpdate:
+    remote: str
+    ref: str
+    old: str
+    new: str
+
+
+def _remote_updates(markers: list[Marker]) -> list[_RefUpdate]:
+    seen: dict[str, _RefUpdate] = {}
+    for marker in markers:
+        for line in marker.stdin.splitlines():
+            parts = line.split()
+            if len(parts) != 3 or not parts[2].startswith("refs/remotes/"):
+                continue
+            remote = parts[2].split("/")[2]
+            first = seen.get(parts[2])
+            old = first.old if first else parts[0]
+            seen[parts[2]] = _RefUpdate(remote, parts[2], old, parts[1])
+    return [u for u in seen.values() if u.old != u.new]
+
+
+def _remote_ref_events(markers: list[Marker], ctx: Context, *, clone_done: bool) -> list[Event]:
+    extra = parse_extra(markers[0].extra)
+    command = extra.subcommand
+    updates = _remote_updates(markers)
+    if not updates:
+        return []
+    if command == "push":
+        return _push_confirmations(updates, ctx)
+    if command in ("fetch", "pull", "remote"):
+        return _fetch_event(updates, ctx)
+    if command == "clone" and not clone_done:
+        message = ctx.git.reflog_message(updates[0].ref, updates[0].new) or ""
+        url = message.removeprefix("clone: from ") if message.startswith("clone: ") else None
+        return [_clone_event(ctx, "reference-transaction", url, None)]
+    ctx.notes.append(f"remote refs moved by `git {command}`: not a push or fetch")
+    return []
+
+
+def _by_remote(updates: list[_RefUpdate]) -> dict[str, list[_RefUpdate]]:
+    grouped: dict[str, list[_RefUpdate]] = {}
+    for update in updates:
+        grouped.setdefault(update.remote, []).append(update)
+    return grouped
+
+
+def _push_confirmations(updates: list[_RefUpdate], ctx: Context) -> list[Event]:
+    events = []
+    for remote, group in _by_remote(updates).items():
+        confirmed = [
+            u
+            for u in group
+            if u.new == NULL_SHA or ctx.git.reflog_message(u.ref, u.new) == "update by push"
+        ]
+        if not confirmed:
+            continue
+        refs = [
+            {"ref": "refs/heads/" + u.ref.split("/", 3)[3], "old": u.old, "new": u.new}
+            for u in confirmed
+        ]
+        names = ", ".join(r["ref"].removeprefix("refs/heads/") for r in refs)
+        url = ctx.git.remote_url(remote)
+        events.append(
+            _base(
+                ctx,
+                "push",
+                "reference-transaction",
+                f"Push to {remote} confirmed: {names}",
+                remote=remote,
+                remote_url=strip_url_credentials(url) if url else None,
+                refs=refs,
+            )
+        )
+    return events
+
+
+def _fetch_event(updates: list[_RefUpdate], ctx: Context) -> list[Event]:
+    events = []
+    for remote, group in _by_remote(updates).items():
+        confirmed = [
+            u
+            for u in group
+            if u.new == NULL_SHA
+            or (ctx.git.reflog_message(u.ref, u.new) or "").startswith(("fetch", "pull"))
+        ]
+        if not confirmed:
+            continue
+        refs = [{"ref": u.ref, "old": u.old, "new": u.new} for u in confirmed]
+        url = ctx.git.remote_url(remote)
+        count = len(refs)
+        events.append(
+            _base(
+                ctx,
+                "fetch",
+                "reference-transaction",
+                f"Fetch from {remote}: {count} ref{'s' if count != 1 else ''} updated",
+                remote=remote,
+                remote_url=strip_url_credentials(url) if url else None,
+                refs=refs,
+                pull=True if ctx.via_pull else None,
+            )
+        )
+    return events

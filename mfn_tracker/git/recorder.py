@@ -1,0 +1,189 @@
+"""The detached hook recorder: started by the sh shim, it writes the events of one git command.
+
+Hot path rules (FACTS.md): stdlib only, started as ``python -I -S``, detached from git so git
+does not wait. It waits until the git process that ran the hook has exited, then takes every
+marker of that process under the ``.pending`` lock, turns them into events
+(:mod:`mfn_tracker.git.classify`), writes them through the one writer and removes the markers.
+Any failure is kept in the git dir (:mod:`mfn_tracker.git.lasterror`); git never sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import select
+import signal
+import sys
+import time
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mfn_tracker.store.pending import (
+    Marker,
+    list_markers,
+    parse_marker,
+    parse_name,
+    pending_lock,
+)
+
+if TYPE_CHECKING:
+    from mfn_tracker.git.refs import Git
+
+_MAX_WAIT_SECONDS = 12 * 3600  # a git command may wait long for an editor (rebase -i)
+
+
+def main(argv: list[str]) -> int:
+    """``marker <path>`` or ``direct <path> <cwd> <extra> <args...>`` (stdin: the hook's)."""
+    _detach()
+    try:
+        if len(argv) >= 2 and argv[0] == "marker":
+            record_marker(Path(argv[1]))
+        elif len(argv) >= 4 and argv[0] == "direct":
+            stdin = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+            record_direct(Path(argv[1]), argv[2], argv[3], tuple(argv[4:]), stdin)
+    except Exception as exc:  # a bug must not vanish: keep it where `hooks status` shows it
+        _keep_error(os.getcwd(), "recorder", f"internal error: {type(exc).__name__}: {exc}")
+    return 0
+
+
+def _detach() -> None:
+    with suppress(OSError):
+        os.setsid()  # out of git's process group: a Ctrl-C after git returns does not kill us
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def wait_for_exit(pid: int, timeout: float = _MAX_WAIT_SECONDS) -> None:
+    """Block until process ``pid`` has exited (pidfd when the kernel has it, else polling)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    except (OSError, AttributeError):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(pid):
+            time.sleep(0.005)
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def record_marker(path: Path) -> None:
+    named = parse_name(path.name)
+    if named is None:
+        return
+    git_pid = named[0]
+    wait_for_exit(git_pid)
+    storage = path.parent.parent
+    with pending_lock(storage):
+        group = [m for m in list_markers(storage) if m.git_pid == git_pid and m.complete]
+        if not group:
+            return  # another recorder of the same git command wrote them all
+        try:
+            record_group(group)
+        finally:
+            for marker in group:
+                with suppress(OSError):
+                    os.unlink(marker.path)
+
+
+def record_direct(path: Path, cwd: str, extra: str, args: tuple[str, ...], stdin: str) -> None:
+    """No marker could be written (storage unwritable or full): record this hook on its own."""
+    named = parse_name(path.name)
+    if named is None:
+        return
+    git_pid, shim_pid, hook = named
+    wait_for_exit(git_pid)
+    fields = [b"mfn1", cwd.encode(), extra.encode(), str(len(args)).encode()]
+    data = b"\0".join([*fields, *(a.encode("utf-8", "surrogateescape") for a in args)])
+    data += b"\0" + stdin.encode("utf-8", "surrogateescape") + b"\0"
+    marker = parse_marker(path, data, git_pid, shim_pid, hook)
+    _keep_error(cwd, hook, f"cannot write marker in {path.parent}")
+    record_group([marker])
+
+
+def record_group(group: list[Marker]) -> None:
+    """Classify one git command's hooks and write its events; errors go to the git dir."""
+    from mfn_tracker.errors import TrackerError
+    from mfn_tracker.git.classify import Context, events_for
+    from mfn_tracker.git.refs import Git, resolve_git_dir
+    from mfn_tracker.settings import load_settings
+    from mfn_tracker.store.writer import EventWriter
+
+    first = group[0]
+    cwd = _best_cwd(group)
+    env = dict(os.environ)
+    git_dir = resolve_git_dir(first.cwd or cwd, env)
+    if git_dir is None:
+        _keep_error(cwd, first.hook, "not inside a git repository")
+        return
+    git = Git(git_dir, cwd)
+    ctx = Context(
+        git=git,
+        user=_os_user(),
+        repo=_repo_path(group, git),
+        via_pull=env.get("GIT_REFLOG_ACTION", "").startswith("pull"),
+    )
+    try:
+        events = events_for(group, ctx)
+        if not events:
+            return
+        writer = EventWriter(load_settings())
+        try:
+            for event in events:
+                writer.write(event)
+        finally:
+            writer.close()
+    except TrackerError as exc:
+        _keep_error(cwd, first.hook, str(exc))
+
+
+def _best_cwd(group: list[Marker]) -> str:
+    """git runs hooks at the work tree's top, except reference-transaction during a clone."""
+    for marker in group:
+        if marker.hook != "reference-transaction" and marker.cwd:
+            return marker.cwd
+    return group[0].cwd or os.getcwd()
+
+
+def _repo_path(group: list[Marker], git: Git) -> str:
+    if any(m.hook != "reference-transaction" for m in group):
+        return _best_cwd(group)
+    if git.git_dir.name == ".git":
+        return str(git.git_dir.parent)
+    return git.work_tree() or str(git.git_dir)
+
+
+def _os_user() -> str:
+    """The OS account that ran git: the audit's ``user_id`` (the git author is self-declared)."""
+    uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
+
+
+def _keep_error(cwd: str, hook: str, message: str) -> None:
+    from mfn_tracker.git.lasterror import record_error
+    from mfn_tracker.git.refs import resolve_git_dir, run_git
+
+    git_dir = resolve_git_dir(cwd, dict(os.environ))
+    if git_dir is None:
+        return
+    common = run_git(
+        ["rev-parse", "--path-format=absolute", "--git-common-dir"], cwd=cwd, git_dir=git_dir
+    )
+    record_error(Path(common.strip()) if common else git_dir, hook, message)

@@ -1,0 +1,106 @@
+#!/bin/sh
+# mfn-tracker git hook -- fingerprint: mfn-tracker-hook v1
+# Records this git event for the audit trail (detached: git does not wait), then runs the hook
+# that was here before, if any, exactly as git would have. Installed by `mfn-tracker hooks
+# install`; `mfn-tracker hooks uninstall` puts the previous hook back. Do not edit.
+mfn_hook=@HOOK@
+mfn_py=@PYTHON@
+mfn_storage=@STORAGE@
+mfn_boot=@BOOT@
+mfn_orig="${0%/*}/$mfn_hook.mfn-orig"
+mfn_guard="$mfn_hook:$PWD"
+
+# Reached again through another tool's chain (e.g. pre-commit's <hook>.legacy): record once.
+mfn_rec=1
+[ "${MFN_TRACKER_HOOK-}" = "$mfn_guard" ] && mfn_rec=
+case $mfn_hook in
+reference-transaction) [ "$1" = committed ] || mfn_rec= ;;
+esac
+[ -f "$mfn_orig" ] && [ -x "$mfn_orig" ] || mfn_orig=
+[ -n "$mfn_rec$mfn_orig" ] || exit 0
+
+# Hooks that get stdin: read it once (shell builtins only), hand a copy to each consumer.
+mfn_in=
+mfn_stdin=
+case $mfn_hook in
+pre-push | post-rewrite | reference-transaction)
+    mfn_stdin=1
+    while IFS= read -r mfn_l || [ -n "$mfn_l" ]; do
+        mfn_in="$mfn_in$mfn_l
+"
+    done
+    ;;
+esac
+
+mfn_chain() {
+    # Run the previous hook with our args and stdin; sh scripts keep their $0 (husky needs it).
+    MFN_TRACKER_HOOK=$mfn_guard
+    export MFN_TRACKER_HOOK
+    mfn_first=
+    IFS= read -r mfn_first <"$mfn_orig" 2>/dev/null
+    case $mfn_first in
+    '#!/bin/sh' | '#!/usr/bin/env sh') set -- /bin/sh -c 'mfn_f=$1; shift; . "$mfn_f"' "$0" "$mfn_orig" "$@" ;;
+    *) set -- "$mfn_orig" "$@" ;;
+    esac
+    if [ -z "$mfn_stdin" ]; then
+        "$@"
+    elif [ -n "$mfn_in" ]; then
+        printf '%s' "$mfn_in" | "$@"
+    else
+        "$@" </dev/null
+    fi
+}
+
+mfn_fail() {
+    # Keep the error where `mfn-tracker hooks status` finds it; never disturb git.
+    mfn_gd=$(git rev-parse --git-common-dir 2>/dev/null) &&
+        printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$mfn_hook" "$1" >"$mfn_gd/mfn-tracker-last-error"
+}
+
+mfn_record() {
+    mfn_extra=
+    case $mfn_hook in
+    post-commit) mfn_extra=$(git rev-parse HEAD --abbrev-ref HEAD 2>/dev/null) ;;
+    post-merge) mfn_extra=$(git rev-parse HEAD ORIG_HEAD --abbrev-ref HEAD 2>/dev/null) ;;
+    pre-push) mfn_extra=$mfn_status ;; # the previous pre-push hook's verdict
+    esac
+    case "$mfn_hook:$1:$mfn_in" in
+    reference-transaction:*:*" refs/remotes/"* | post-checkout:0000000000000000000000000000000000000000:* | post-merge:* | pre-push:*)
+        # Which git command this is (push, fetch, clone, gc...): its argv, one per line.
+        mfn_extra="$mfn_extra
+mfn-cmdline
+$(tr '\0' '\n' </proc/$PPID/cmdline 2>/dev/null)" ;;
+    reference-transaction:* | post-checkout:*) return 0 ;; # local refs, branch switches: noise
+    esac
+    case "$mfn_hook:$1" in
+    post-merge:1) mfn_extra="$mfn_extra
+mfn-files
+$(git -c core.quotePath=false diff --cached --name-only 2>/dev/null)" ;;
+    post-rewrite:*) mfn_extra=$(git rev-parse --abbrev-ref HEAD 2>/dev/null) ;;
+    esac
+    [ -x "$mfn_py" ] || { mfn_fail "interpreter $mfn_py is missing: reinstall the hooks"; return 0; }
+    mfn_dir="$mfn_storage/.pending"
+    [ -d "$mfn_dir" ] || mkdir -m 700 "$mfn_storage" "$mfn_dir" 2>/dev/null
+    mfn_m="$mfn_dir/$PPID.$$.$mfn_hook"
+    if printf 'mfn1\0%s\0%s\0%s\0' "$PWD" "$mfn_extra" "$#" >"$mfn_m" &&
+        { [ $# -eq 0 ] || printf '%s\0' "$@" >>"$mfn_m"; } &&
+        printf '%s\0' "$mfn_in" >>"$mfn_m"; then
+        @ENV@ "$mfn_py" -I -S -c "$mfn_boot" marker "$mfn_m" </dev/null >/dev/null 2>&1 &
+        printf '%s\0' "$!" >>"$mfn_m" || mfn_fail "cannot complete marker $mfn_m"
+    else
+        # No marker (storage unwritable or full): record directly; the recorder keeps the error.
+        rm -f "$mfn_m"
+        printf '%s' "$mfn_in" | @ENV@ "$mfn_py" -I -S -c "$mfn_boot" direct "$mfn_m" "$PWD" "$mfn_extra" "$@" >/dev/null 2>&1 &
+    fi
+}
+
+mfn_status=0
+if [ "$mfn_hook" = pre-push ]; then
+    # The previous hook decides the push; we record the attempt with its verdict.
+    [ -n "$mfn_orig" ] && { mfn_chain "$@"; mfn_status=$?; }
+    [ -n "$mfn_rec" ] && mfn_record "$@" 2>/dev/null
+else
+    [ -n "$mfn_rec" ] && mfn_record "$@" 2>/dev/null
+    [ -n "$mfn_orig" ] && { mfn_chain "$@"; mfn_status=$?; }
+fi
+exit $mfn_status
