@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,7 +154,52 @@ def load(path: Path, repo: Path) -> Baseline | None:
     if not isinstance(data, dict) or data.get("format") != _FORMAT or data.get("repo") != str(repo):
         return None
     files = {rel: Entry(*row) for rel, row in data.get("files", {}).items()}
-    return Baseline(files)
+    baseline = Baseline(files)
+    _replay(journal_path(path), baseline)
+    return baseline
+
+
+def journal_path(path: Path) -> Path:
+    return path.with_suffix(".journal")
+
+
+def append_journal(
+    path: Path, updates: list[tuple[str, Entry | None]], *, dir_mode: int, file_mode: int
+) -> None:
+    """Record written changes at once (a full save is too slow per batch), so a crash right
+    after an event cannot leave the baseline ignorant of it (a later delete would go unseen)."""
+    if not updates:
+        return
+    _ensure_private_dir(path.parent, dir_mode)
+    data = "".join(
+        json.dumps([rel, None if e is None else _row(e)], separators=(",", ":")) + "\n"
+        for rel, e in updates
+    )
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(journal_path(path), flags, file_mode)
+    try:
+        os.write(fd, data.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _replay(journal: Path, baseline: Baseline) -> None:
+    try:
+        text = journal.read_text()
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise TrackerError(f"cannot read watch journal {journal}: {exc}") from None
+    for line in text.splitlines():
+        try:
+            rel, row = json.loads(line)
+        except ValueError:
+            continue  # a line torn by a crash: its event is reported again, never lost
+        if row is None:
+            baseline.remove(rel)
+        else:
+            baseline.set(rel, Entry(*row))
 
 
 def save(path: Path, repo: Path, baseline: Baseline, *, dir_mode: int, file_mode: int) -> None:
@@ -162,16 +207,19 @@ def save(path: Path, repo: Path, baseline: Baseline, *, dir_mode: int, file_mode
     _ensure_private_dir(path.parent, dir_mode)
     rows = {rel: _row(e) for rel, e in baseline.files.items()}
     data = json.dumps({"format": _FORMAT, "repo": str(repo), "files": rows}, separators=(",", ":"))
+    # (ensure_ascii keeps undecodable names as \\udcXX escapes, which load() restores)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(
         tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, file_mode
     )
     try:
-        os.write(fd, data.encode("utf-8", "surrogateescape"))
+        os.write(fd, data.encode())
         os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(journal_path(path))
 
 
 def _row(e: Entry) -> list[object]:
@@ -184,13 +232,3 @@ def _ensure_private_dir(path: Path, mode: int) -> None:
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o002:
         raise TrackerError(f"refusing watch baseline directory {path}: not a private directory")
-
-
-def entries(
-    root: str, rels: Iterable[str], *, cap: int, baseline: Baseline
-) -> dict[str, Entry | None]:
-    """Current entries for paths relative to ``root`` (None where the path is gone)."""
-    return {
-        rel: read_entry(os.path.join(root, rel), cap=cap, previous=baseline.get(rel))
-        for rel in rels
-    }

@@ -7,6 +7,7 @@ dirty path and sweeps each tree once more before ``system_stop`` is written.
 
 from __future__ import annotations
 
+import errno
 import os
 import pwd
 import signal
@@ -42,7 +43,7 @@ ATTRIBUTION = (
 )
 IDLE_WAKE_SECONDS = 5.0
 BUSY_POLL_SECONDS = 0.05
-SAVE_EVERY_SECONDS = 1.0
+SAVE_EVERY_SECONDS = 30.0  # full rewrite; between saves the journal has every change
 POLL_UNWATCHED_SECONDS = 10.0
 _DESCRIPTIONS = {
     "file_create": "File created",
@@ -268,7 +269,10 @@ class WatchDaemon:
             failed, self.flags.failed = self.flags.failed, {}
         if failed:
             self._unwatched.update(failed)
-            advice = watch_limit_advice(self._directory_count())
+            if errno.ENOSPC in failed.values():
+                advice = watch_limit_advice(self._directory_count())
+            else:
+                advice = "; ".join(sorted({os.strerror(e) for e in failed.values()}))
             _log(f"{len(failed)} directories could not be watched; {advice}")
             self._write_event(
                 "watch_rescan",
@@ -347,15 +351,27 @@ class WatchDaemon:
     # -- writing -----------------------------------------------------------------------------
 
     def _write_changes(self, tree: _Tree, changes: list[Change]) -> None:
-        for change in changes:
-            self.writer.write(change_event(change, tree.reducer.root, self.user))
-            tree.reducer.apply(change)
-            tree.dirty_since_save = True
-            self.written += 1
-            if self.written % 1000 == 0:
-                notify(f"WATCHDOG=1\n{self._status()}")
-        if changes:
-            self.writer.flush()
+        updates: list[tuple[str, bl.Entry | None]] = []
+        try:
+            for change in changes:
+                self.writer.write(change_event(change, tree.reducer.root, self.user))
+                tree.reducer.apply(change)
+                if change.old_path is not None:
+                    updates.append((change.old_path, None))
+                updates.append((change.path, change.entry))
+                self.written += 1
+                if self.written % 1000 == 0:
+                    notify(f"WATCHDOG=1\n{self._status()}")
+        finally:
+            if changes:
+                tree.dirty_since_save = True
+                self.writer.flush()
+                bl.append_journal(
+                    tree.baseline_file,
+                    updates,
+                    dir_mode=self.settings.dir_mode,
+                    file_mode=self.settings.file_mode,
+                )
 
     def _write_event(self, event_type: str, description: str, metadata: dict[str, Any]) -> None:
         self.writer.write(
