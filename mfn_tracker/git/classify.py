@@ -319,8 +319,7 @@ def _remote_ref_events(markers: list[Marker], ctx: Context, *, clone_done: bool)
     if command in ("fetch", "pull", "remote"):
         return _fetch_event(updates, ctx)
     if command == "clone" and not clone_done:
-        message = ctx.git.reflog_message(updates[0].ref, updates[0].new) or ""
-        url = message.removeprefix("clone: from ") if message.startswith("clone: ") else None
+        url = ctx.git.remote_url(updates[0].remote)  # a submodule's clone: no checkout hook
         return [_clone_event(ctx, "reference-transaction", url, None)]
     ctx.notes.append(f"remote refs moved by `git {command}`: not a push or fetch")
     return []

@@ -25,6 +25,7 @@ from mfn_tracker.store.pending import (
     parse_marker,
     parse_name,
     pending_lock,
+    pid_alive,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def wait_for_exit(pid: int, timeout: float = _MAX_WAIT_SECONDS) -> None:
         return
     except (OSError, AttributeError):
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid):
             time.sleep(0.005)
         return
     try:
@@ -71,33 +72,32 @@ def wait_for_exit(pid: int, timeout: float = _MAX_WAIT_SECONDS) -> None:
         os.close(fd)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def record_marker(path: Path) -> None:
+    """Once our git command has exited, write every finished command's events, oldest first.
+
+    Draining all finished commands (not only ours) keeps the log in the order git ran them:
+    ``git pull``'s fetch is written before its merge even if the merge's recorder wins the lock.
+    """
     named = parse_name(path.name)
     if named is None:
         return
-    git_pid = named[0]
-    wait_for_exit(git_pid)
+    wait_for_exit(named[0])
     storage = path.parent.parent
     with pending_lock(storage):
-        group = [m for m in list_markers(storage) if m.git_pid == git_pid and m.complete]
-        if not group:
-            return  # another recorder of the same git command wrote them all
-        try:
-            record_group(group)
-        finally:
-            for marker in group:
-                with suppress(OSError):
-                    os.unlink(marker.path)
+        order = dict.fromkeys(m.git_pid for m in list_markers(storage))
+        for git_pid in order:
+            if git_pid != named[0] and pid_alive(git_pid):
+                continue  # still running: its own recorder will write it
+            # Listed again only now that git has exited, so the group is whole.
+            group = [m for m in list_markers(storage) if m.git_pid == git_pid and m.complete]
+            if not group:
+                continue
+            try:
+                record_group(group)
+            finally:
+                for marker in group:
+                    with suppress(OSError):
+                        os.unlink(marker.path)
 
 
 def record_direct(path: Path, cwd: str, extra: str, args: tuple[str, ...], stdin: str) -> None:

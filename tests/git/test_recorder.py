@@ -1,0 +1,307 @@
+"""Real git, a bare remote and two clones: each git command gives exactly the expected events."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+import pytest
+
+from mfn_tracker.store.reader import Query, iter_events
+from tests.helpers.events import chain_ok
+from tests.helpers.git import (
+    Recorded,
+    clone,
+    commit,
+    git,
+    git_run,
+    head,
+    install,
+    pending_markers,
+    seeded_remote,
+)
+
+USER = getpass.getuser()
+
+
+@pytest.fixture
+def world(tmp_path: Path, storage: Path) -> tuple[Path, Path, Path, Recorded]:
+    """remote (one commit), clone ``alice`` and clone ``bob``, both with our hooks."""
+    remote = seeded_remote(tmp_path)
+    alice = clone(remote, tmp_path / "alice")
+    bob = clone(remote, tmp_path / "bob")
+    install(alice)
+    install(bob)
+    return remote, alice, bob, Recorded(storage)
+
+
+def only(events: list[dict], event_type: str) -> dict:
+    assert [e["event_type"] for e in events] == [event_type], events
+    return events[0]
+
+
+def test_commit(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, _, rec = world
+    parent = head(alice)
+    sha = commit(alice, "Fix parser\n\nlong body", {"src/parser.py": "x = 1\n", "b.txt": "b\n"})
+    event = only(rec.new(), "commit")
+    assert event["user_id"] == USER
+    assert event["status"] == "success"
+    assert event["repo"] == str(alice)
+    assert event["action_description"] == f"Commit {sha[:7]} on main: Fix parser"
+    assert sorted(event["files_changed"]) == ["b.txt", "src/parser.py"]
+    meta = event["metadata"]
+    assert meta == {
+        "hook": "post-commit",
+        "commit": sha,
+        "parents": [parent],
+        "branch": "main",
+        "author": "test@example.com",
+    }
+    assert chain_ok(rec.storage)
+
+
+def test_amend_is_one_rewrite(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, _, rec = world
+    old = commit(alice, "typo", {"a.txt": "a\n"})
+    rec.new()
+    git(alice, "commit", "-q", "--amend", "-m", "no typo")
+    new = head(alice)
+    event = only(rec.new(), "rewrite")
+    assert event["metadata"]["hook"] == "post-rewrite"
+    assert event["metadata"]["kind"] == "amend"
+    assert event["metadata"]["rewritten"] == [{"old": old, "new": new}]
+    assert event["metadata"]["commit"] == new
+    assert event["metadata"]["branch"] == "main"
+    assert event["files_changed"] == ["a.txt"]
+    assert "no typo" in event["action_description"]
+
+
+def test_rebase_is_one_rewrite_not_commits(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, _, rec = world
+    git(alice, "checkout", "-q", "-b", "topic")
+    t1 = commit(alice, "t1", {"t1": "1\n"})
+    t2 = commit(alice, "t2", {"t2": "2\n"})
+    git(alice, "checkout", "-q", "main")
+    commit(alice, "m1", {"m1": "1\n"})
+    git(alice, "checkout", "-q", "topic")
+    rec.new()
+    git(alice, "rebase", "-q", "main")
+    event = only(rec.new(), "rewrite")
+    meta = event["metadata"]
+    assert meta["kind"] == "rebase"
+    assert meta["branch"] == "topic"
+    assert [p["old"] for p in meta["rewritten"]] == [t1, t2]
+    assert meta["rewritten"][-1]["new"] == head(alice)
+
+
+def test_push_accepted_then_rejected(world: tuple[Path, Path, Path, Recorded]) -> None:
+    remote, alice, bob, rec = world
+    old = head(alice)
+    sha = commit(alice, "a1", {"a": "1\n"})
+    rec.new()
+    git(alice, "push", "-q", "origin", "main")
+    attempt, confirmed = rec.new()
+    assert attempt["event_type"] == confirmed["event_type"] == "push"
+    assert attempt["status"] == "pending"
+    assert attempt["metadata"]["hook"] == "pre-push"
+    assert attempt["metadata"]["remote"] == "origin"
+    assert attempt["metadata"]["remote_url"] == str(remote)
+    assert attempt["metadata"]["refs"] == [
+        {"ref": "refs/heads/main", "old": old, "new": sha, "local_ref": "refs/heads/main"}
+    ]
+    assert confirmed["status"] == "success"
+    assert confirmed["metadata"]["hook"] == "reference-transaction"
+    assert confirmed["metadata"]["refs"][0]["ref"] == "refs/heads/main"
+    assert confirmed["metadata"]["refs"][0]["new"] == sha
+
+    commit(bob, "b1", {"b": "1\n"})
+    rec.new()
+    result = git_run(bob, "push", "-q", "origin", "main")
+    assert result.returncode != 0  # non-fast-forward: git rejects it
+    events = rec.new()
+    assert all(e["status"] != "success" for e in events), events
+    assert [e["event_type"] for e in events] in ([], ["push"])
+
+
+def test_push_rejected_by_the_remote_leaves_no_success(
+    world: tuple[Path, Path, Path, Recorded],
+) -> None:
+    remote, alice, _, rec = world
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'denied by policy' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    commit(alice, "a1", {"a": "1\n"})
+    rec.new()
+    assert git_run(alice, "push", "-q", "origin", "main").returncode != 0
+    event = only(rec.new(), "push")
+    assert event["status"] == "pending"
+
+
+def test_fetch_is_one_event_per_command(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, bob, rec = world
+    git(alice, "checkout", "-q", "-b", "topic")
+    commit(alice, "t", {"t": "1\n"})
+    git(alice, "checkout", "-q", "main")
+    sha = commit(alice, "a", {"a": "1\n"})
+    git(alice, "push", "-q", "origin", "main", "topic")
+    rec.new()
+    git(bob, "fetch", "-q")
+    event = only(rec.new(), "fetch")
+    meta = event["metadata"]
+    assert meta["hook"] == "reference-transaction"
+    assert meta["remote"] == "origin"
+    assert {r["ref"] for r in meta["refs"]} == {"refs/remotes/origin/main", "refs/remotes/origin/topic"}
+    assert {r["new"] for r in meta["refs"] if r["ref"].endswith("/main")} == {sha}
+    assert event["repo"] == str(bob)
+    git(bob, "fetch", "-q")  # nothing new: no hook fires, no event
+    assert rec.new() == []
+
+
+def test_pull_merge_gives_fetch_and_merge(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, bob, rec = world
+    commit(alice, "a", {"a": "1\n"})
+    git(alice, "push", "-q", "origin", "main")
+    commit(bob, "b", {"b": "1\n"})
+    rec.new()
+    git(bob, "pull", "-q", "--no-rebase", "--no-edit")
+    fetch, merge = rec.new()
+    assert fetch["event_type"] == "fetch"
+    assert merge["event_type"] == "merge"
+    assert merge["metadata"]["hook"] == "post-merge"
+    assert merge["metadata"]["squash"] is False
+    assert merge["metadata"]["pull"] is True
+    assert merge["metadata"]["branch"] == "main"
+    assert merge["files_changed"] == ["a"]
+
+
+def test_pull_rebase_gives_fetch_and_rewrite(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, bob, rec = world
+    commit(alice, "a", {"a": "1\n"})
+    git(alice, "push", "-q", "origin", "main")
+    mine = commit(bob, "b", {"b": "1\n"})
+    rec.new()
+    git(bob, "pull", "-q", "--rebase")
+    fetch, rewrite = rec.new()
+    assert fetch["event_type"] == "fetch"
+    assert rewrite["event_type"] == "rewrite"
+    assert rewrite["metadata"]["kind"] == "rebase"
+    assert rewrite["metadata"]["rewritten"] == [{"old": mine, "new": head(bob)}]
+
+
+@pytest.mark.parametrize(
+    ("flags", "squash", "fast_forward"),
+    [((), False, True), (("--no-ff",), False, False), (("--squash",), True, None)],
+)
+def test_merge(
+    world: tuple[Path, Path, Path, Recorded],
+    flags: tuple[str, ...],
+    squash: bool,
+    fast_forward: bool | None,
+) -> None:
+    _, alice, _, rec = world
+    git(alice, "checkout", "-q", "-b", "topic")
+    commit(alice, "t", {"t.txt": "1\n"})
+    git(alice, "checkout", "-q", "main")
+    rec.new()
+    git(alice, "merge", "-q", "--no-edit", *flags, "topic")
+    event = only(rec.new(), "merge")
+    meta = event["metadata"]
+    assert meta["squash"] is squash
+    assert meta.get("fast_forward") is fast_forward
+    assert meta["merged"] == ["topic"]
+    assert meta["branch"] == "main"
+    assert event["files_changed"] == ["t.txt"]
+    assert "pull" not in meta
+
+
+def test_clone_from_template(tmp_path: Path, storage: Path) -> None:
+    from mfn_tracker.git.template import install_global
+    from mfn_tracker.settings import load_settings
+
+    remote = seeded_remote(tmp_path)
+    install_global(load_settings())
+    rec = Recorded(storage)
+    dest = clone(remote, tmp_path / "carol")
+    event = only(rec.new(), "clone")
+    assert event["metadata"] == {
+        "hook": "post-checkout",
+        "remote_url": str(remote),
+        "commit": head(dest),
+    }
+    assert event["repo"] == str(dest)
+    commit(dest, "c", {"c": "1\n"})
+    assert rec.types() == ["commit"]
+
+
+def test_worktree_commits_record_the_worktree(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, _, rec = world
+    wt = alice.parent / "alice-wt"
+    git(alice, "worktree", "add", "-q", "-b", "wt", str(wt))
+    assert rec.new() == []  # adding a worktree checks out from the null sha: not a clone
+    sha = commit(wt, "in worktree", {"w": "1\n"})
+    event = only(rec.new(), "commit")
+    assert event["repo"] == str(wt)
+    assert event["metadata"]["branch"] == "wt"
+    assert event["metadata"]["commit"] == sha
+
+
+def test_submodule(tmp_path: Path, storage: Path) -> None:
+    from mfn_tracker.git.template import install_global
+    from mfn_tracker.settings import load_settings
+
+    remote = seeded_remote(tmp_path)
+    (tmp_path / "l").mkdir()
+    lib = seeded_remote(tmp_path / "l")
+    install_global(load_settings())
+    rec = Recorded(storage)
+    app = clone(remote, tmp_path / "app")
+    assert rec.types() == ["clone"]
+    git(app, "submodule", "add", "-q", str(lib), "lib")
+    clone_event = only(rec.new(), "clone")
+    assert clone_event["repo"] == str(app / "lib")
+    assert clone_event["metadata"]["remote_url"] == str(lib)
+    git(app, "commit", "-q", "-m", "add lib")
+    assert only(rec.new(), "commit")["repo"] == str(app)
+    sha = commit(app / "lib", "inside lib", {"x": "1\n"})
+    event = only(rec.new(), "commit")
+    assert event["repo"] == str(app / "lib")
+    assert event["metadata"]["commit"] == sha
+
+
+def test_gc_is_not_a_push(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, _, rec = world
+    commit(alice, "a", {"a": "1\n"})
+    git(alice, "push", "-q", "origin", "main")
+    rec.new()
+    git(alice, "gc", "-q")
+    git(alice, "pack-refs", "--all")
+    assert rec.new() == []
+
+
+def test_read_your_writes(world: tuple[Path, Path, Path, Recorded], storage: Path) -> None:
+    """Right after each git command returns, the real reader already sees its event."""
+    _, alice, _, _ = world
+    for n in range(25):
+        commit(alice, f"c{n}")
+        newest = next(iter_events(storage, Query(limit=1)))
+        assert newest["action_description"].endswith(f": c{n}"), n
+        if n % 5 == 4:
+            git(alice, "push", "-q", "origin", "main")
+            newest = next(iter_events(storage, Query(limit=1)))
+            assert newest["event_type"] == "push"
+            assert newest["status"] == "success", n
+    assert pending_markers(storage) == []
+    assert chain_ok(storage)
+
+
+def test_nothing_recorded_for_local_noise(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, _, rec = world
+    git(alice, "checkout", "-q", "-b", "topic")
+    git(alice, "checkout", "-q", "main")
+    git(alice, "tag", "v1")
+    git(alice, "branch", "-D", "topic")
+    git(alice, "update-ref", "refs/heads/x", "HEAD")
+    git(alice, "stash", "list")
+    assert rec.new() == []
+    assert pending_markers(rec.storage) == []
