@@ -16,8 +16,14 @@ from typing import TYPE_CHECKING, Any
 from mfn_tracker.settings import Settings, load_settings
 from mfn_tracker.store.reader import Query, ReadReport, iter_events
 from mfn_tracker.store.timestamps import format_ms, now_ms
-from mfn_tracker.store.writer import EventWriter, InvalidEvent, new_event_id, prepare
-from mfn_tracker.types import AUTH_TYPES, EventStatus, EventType
+from mfn_tracker.store.writer import EventWriter, InvalidEvent, new_event_id, render
+from mfn_tracker.types import (
+    AUTH_TYPES,
+    EVENT_TYPE_VALUES,
+    STATUS_VALUES,
+    EventStatus,
+    EventType,
+)
 
 if TYPE_CHECKING:
     from mfn_tracker.model import SystemEvent
@@ -86,15 +92,10 @@ class SystemEventLogger:
             **fields,
         }
         record = self._writer.write(event) if self._writer else self._remember(event)
-        from mfn_tracker.model import SystemEvent
-
-        return SystemEvent.model_construct(**record)
+        return _as_model(record)
 
     def _remember(self, event: dict[str, Any]) -> dict[str, Any]:
-        try:
-            timestamp, rest = prepare(event, self.settings)
-        except ValueError as exc:
-            raise InvalidEvent(f"invalid event: {exc}") from None
+        timestamp, _, rest = render(event, self.settings)
         ms = now_ms()
         record = {"system_event": True, "event_id": new_event_id(ms)}
         record |= {"timestamp": timestamp or format_ms(ms), **rest}
@@ -209,8 +210,6 @@ class SystemEventLogger:
         ``limit`` keeps the newest N (the seed returned the oldest). Malformed lines are skipped
         and listed in ``last_read_report``.
         """
-        from mfn_tracker.model import SystemEvent
-
         query = build_query(
             date=date,
             event_type=event_type,
@@ -232,11 +231,23 @@ class SystemEventLogger:
             matching = [r for r in ordered if query.matches(r)]
             end = None if limit is None else offset + limit
             records = matching[offset:end]
-        return [SystemEvent.model_construct(**r) for r in records]
+        return [_as_model(r) for r in records]
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def _as_model(record: dict[str, Any]) -> SystemEvent:
+    """A stored record as a model without validating it again (the writer already did)."""
+    from mfn_tracker.model import SystemEvent
+
+    fields = dict(record)
+    if fields.get("event_type") in EVENT_TYPE_VALUES:
+        fields["event_type"] = EventType(fields["event_type"])
+    if fields.get("status") in STATUS_VALUES:
+        fields["status"] = EventStatus(fields["status"])
+    return SystemEvent.model_construct(**fields)
 
 
 def build_query(

@@ -132,7 +132,10 @@ def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, 
         rest["request_id"] = request_id
     source_ip = validate.check_optional_text("source_ip", fields.get("source_ip"))
     if source_ip:
-        rest["source_ip"] = scrub.redact_ip(source_ip, settings.ip_mode)
+        try:
+            rest["source_ip"] = scrub.redact_ip(source_ip, settings.ip_mode)
+        except ValueError as exc:
+            raise validate.EventValueError(str(exc)) from None
     duration = validate.check_duration(fields.get("duration_ms"))
     if duration is not None:
         rest["duration_ms"] = duration
@@ -152,13 +155,33 @@ def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, 
     return timestamp, rest
 
 
+def render(
+    fields: Mapping[str, Any], settings: Settings
+) -> tuple[str | None, bytes, dict[str, Any]]:
+    """An event's fields as they will be stored: validated, scrubbed and cut to the line limit.
+
+    Returns (timestamp or None, the serialized middle of the line, the ordered fields).
+    Raises ``InvalidEvent``.
+    """
+    try:
+        timestamp, rest = prepare(fields, settings)
+    except validate.EventValueError as exc:
+        raise InvalidEvent(f"invalid event: {exc}") from None
+    body, rest = encode_body(rest, MAX_LINE_BYTES - 200)
+    return timestamp, body, rest
+
+
 def encode_body(rest: dict[str, Any], budget: int) -> tuple[bytes, dict[str, Any]]:
     """The line's middle (``"event_type":...,"host":...``): scrubbed, cut to ``budget`` bytes.
 
     Most events hold nothing secret-looking, so the serialized text is screened once and only
     events that might hold a secret are scrubbed field by field and serialized again.
     """
-    body = _dumps(rest)
+    try:
+        body = _dumps(rest)
+    except UnicodeEncodeError:  # lone surrogates: file names that are not UTF-8
+        rest = _undecodable_as_escapes(rest)
+        body = _dumps(rest)
     if scrub.might_hold_secret(body):
         rest = scrub.scrub_value(rest)
         body = _dumps(rest)
@@ -178,11 +201,22 @@ def encode_body(rest: dict[str, Any], budget: int) -> tuple[bytes, dict[str, Any
 
 def _dumps(rest: dict[str, Any]) -> bytes:
     text = json.dumps(rest, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        data = text.encode()
-    except UnicodeEncodeError:  # lone surrogates from undecodable file names
-        data = text.encode("utf-8", "backslashreplace")
-    return data[1:-1]
+    return text.encode()[1:-1]
+
+
+def _undecodable_as_escapes(value: Any) -> Any:
+    """Show bytes that are not UTF-8 as ``\\xNN`` text, so the line stays strict UTF-8."""
+    if isinstance(value, str):
+        try:
+            raw = value.encode("utf-8", "surrogateescape")  # the file name's original bytes
+        except UnicodeEncodeError:  # other lone surrogates: show their code points
+            return value.encode("utf-8", "backslashreplace").decode()
+        return raw.decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {_undecodable_as_escapes(k): _undecodable_as_escapes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_undecodable_as_escapes(v) for v in value]
+    return value
 
 
 def _shrink(value: Any, limit: int) -> Any:
@@ -224,11 +258,7 @@ class EventWriter:
         Raises ``InvalidEvent`` for a bad event and ``WriteError`` when it cannot be stored;
         either way nothing on disk changed.
         """
-        try:
-            timestamp, rest = prepare(fields, self.settings)
-        except validate.EventValueError as exc:
-            raise InvalidEvent(f"invalid event: {exc}") from None
-        body, rest = encode_body(rest, MAX_LINE_BYTES - 200)
+        timestamp, body, rest = render(fields, self.settings)
         with self._locked():
             head = self._read_head()
             ms = now_ms()
@@ -317,7 +347,12 @@ class EventWriter:
     def _open_chain(self) -> int:
         if self._chain_fd is None:
             s = self.settings
-            self._dir_fd = open_storage_dir(s.storage_path, mode=s.dir_mode)
+            try:
+                self._dir_fd = open_storage_dir(s.storage_path, mode=s.dir_mode)
+            except WriteError:
+                raise
+            except TrackerError as exc:  # callers catch one type for "not stored"
+                raise WriteError(str(exc)) from None
             try:
                 fd = os.open(
                     CHAIN_FILE,

@@ -1,0 +1,374 @@
+"""The one writer: line format, chain, storage safety, concurrency, crashes, limits, scrubbing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from mfn_tracker.errors import TrackerError
+from mfn_tracker.settings import Settings, load_settings
+from mfn_tracker.store.layout import CHAIN_FILE
+from mfn_tracker.store.writer import MAX_LINE_BYTES, EventWriter, InvalidEvent, WriteError
+from tests.helpers.events import all_events, chain_ok, day_files, raw_lines
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+def event(**fields: object) -> dict[str, object]:
+    return {"event_type": "commit", "user_id": "alice", "action_description": "c", **fields}
+
+
+def test_line_holds_the_contract_fields_in_order(settings: Settings, storage: Path) -> None:
+    record = EventWriter(settings).write(
+        event(files_changed=["a.py"], metadata={"branch": "main"}, repo="/r", duration_ms=3)
+    )
+    (line,) = raw_lines(storage)
+    parsed = json.loads(line)
+    assert parsed == record
+    assert list(parsed)[:4] == ["system_event", "event_id", "seq", "timestamp"]
+    assert list(parsed)[-1] == "prev"
+    assert parsed["prev"] == "0" * 64 and parsed["seq"] == 1
+    assert TIMESTAMP.match(parsed["timestamp"])
+    assert parsed["status"] == "success"
+    assert re.match(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-", parsed["event_id"])
+    assert "comments" not in parsed  # empty optional fields are left out
+
+
+def test_chain_links_every_line_to_the_previous_bytes(settings: Settings, storage: Path) -> None:
+    writer = EventWriter(settings)
+    for i in range(50):
+        writer.write(event(action_description=f"c{i}"))
+    assert [e["seq"] for e in all_events(storage)] == list(range(1, 51))
+    assert chain_ok(storage)
+
+
+def test_day_file_comes_from_the_events_own_timestamp(settings: Settings, storage: Path) -> None:
+    writer = EventWriter(settings)
+    writer.write(event(timestamp="2026-11-26T23:59:59.999Z"))
+    writer.write(event(timestamp="2026-11-27T00:00:00.000+00:00"))
+    writer.write(event(timestamp="2026-11-27T01:30:00-02:00"))  # 03:30 UTC
+    names = [p.name for p in day_files(storage)]
+    assert names == ["events_2026-11-26.jsonl", "events_2026-11-27.jsonl"]
+    events = all_events(storage)
+    assert [e["timestamp"] for e in events] == [
+        "2026-11-26T23:59:59.999Z",
+        "2026-11-27T00:00:00.000Z",
+        "2026-11-27T03:30:00.000Z",
+    ]
+    assert chain_ok(storage)  # seq and prev continue across day files
+
+
+def test_storage_and_files_are_private(settings: Settings, storage: Path) -> None:
+    EventWriter(settings).write(event())
+    assert stat.S_IMODE(storage.stat().st_mode) == 0o700
+    for path in [*day_files(storage), storage / CHAIN_FILE]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_shared_mode_lets_a_group_read(tmp_path: Path) -> None:
+    settings = load_settings(
+        {"MFN_EVENT_STORAGE_PATH": str(tmp_path / "s"), "MFN_EVENT_SHARED": "1"}
+    )
+    EventWriter(settings).write(event())
+    assert stat.S_IMODE((tmp_path / "s").stat().st_mode) == 0o750
+    assert stat.S_IMODE(day_files(tmp_path / "s")[0].stat().st_mode) == 0o640
+
+
+def test_refuses_a_symlinked_storage_directory(tmp_path: Path, settings: Settings) -> None:
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    settings.storage_path.symlink_to(target)
+    with pytest.raises(WriteError, match="symlink"):
+        EventWriter(settings).write(event())
+    assert list(target.iterdir()) == []
+
+
+def test_refuses_storage_writable_by_others(settings: Settings) -> None:
+    settings.storage_path.mkdir(mode=0o700)
+    settings.storage_path.chmod(0o777)
+    with pytest.raises(WriteError, match="writable by other users"):
+        EventWriter(settings).write(event())
+
+
+def test_refuses_storage_owned_by_another_user(settings: Settings) -> None:
+    settings.storage_path.mkdir(mode=0o700)
+    os.chown(settings.storage_path, 65534, 65534)
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root to hand the directory to another user")
+    with pytest.raises(WriteError, match="owned by uid 65534"):
+        EventWriter(settings).write(event())
+
+
+def test_refuses_a_planted_symlink_day_file(tmp_path: Path, settings: Settings) -> None:
+    writer = EventWriter(settings)
+    writer.write(event(timestamp="2026-01-01T00:00:00Z"))
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (settings.storage_path / "events_2026-01-02.jsonl").symlink_to(victim)
+    with pytest.raises(WriteError):
+        writer.write(event(timestamp="2026-01-02T00:00:00Z"))
+    assert victim.read_text() == "precious\n"
+
+
+def test_refuses_a_planted_hard_link(tmp_path: Path, settings: Settings) -> None:
+    writer = EventWriter(settings)
+    writer.write(event(timestamp="2026-01-01T00:00:00Z"))
+    victim = tmp_path / "victim"
+    victim.write_text("")
+    os.link(victim, settings.storage_path / "events_2026-01-02.jsonl")
+    with pytest.raises(WriteError, match="not a plain file"):
+        writer.write(event(timestamp="2026-01-02T00:00:00Z"))
+    assert victim.read_text() == ""
+
+
+def test_unwritable_storage_raises_a_clear_error(settings: Settings, storage: Path) -> None:
+    EventWriter(settings).write(event())
+    day = day_files(storage)[0]
+    before = day.read_bytes()
+    day.chmod(0o400)
+    os.chmod(storage, 0o500)
+    try:
+        if os.geteuid() == 0:  # root ignores modes: make the file immutable-by-type instead
+            day.chmod(0o600)
+            os.chmod(storage, 0o700)
+            day.unlink()
+            day.mkdir()  # a directory where the day file should be
+        with pytest.raises(WriteError, match="cannot"):
+            EventWriter(settings).write(event())
+    finally:
+        os.chmod(storage, 0o700)
+    if day.is_file():
+        assert day.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"event_type": "deploy"}, "event_type 'deploy' is unknown"),
+        ({"status": "done"}, "status 'done' is not one of"),
+        ({"user_id": ""}, "user_id must be a non-empty string"),
+        ({"user_id": "   "}, "user_id must be a non-empty string"),
+        ({"action_description": ""}, "action_description must be a non-empty string"),
+        ({"files_changed": "a.py"}, "files_changed must be a list"),
+        ({"duration_ms": -1}, "duration_ms must be a finite number >= 0"),
+        ({"duration_ms": float("nan")}, "finite"),
+        ({"metadata": {"x": object()}}, "not JSON"),
+        ({"metadata": {1: "x"}}, "non-string key"),
+        ({"metadata": {"x": float("inf")}}, "non-finite"),
+        ({"source_ip": "999.1.1.1"}, "not an IP address"),
+        ({"timestamp": "2026-02-30T00:00:00Z"}, "timestamp"),
+        ({"colour": "blue"}, "unknown event field"),
+    ],
+)
+def test_invalid_events_are_refused_and_nothing_is_written(
+    settings: Settings, storage: Path, fields: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidEvent, match=re.escape(message)):
+        EventWriter(settings).write(event(**fields))
+    assert raw_lines(storage) == []
+
+
+def test_secrets_are_scrubbed_before_disk(settings: Settings, storage: Path) -> None:
+    token = "ghp_" + "A" * 36
+    EventWriter(settings).write(
+        event(
+            action_description=f"push with {token}",
+            comments="Authorization: Bearer abc.def.ghi",
+            metadata={
+                "Password": "hunter2",
+                "nested": {"api_key": "k", "url": "https://bob:s3cret@example.com/repo.git"},
+                "aws": "AKIAABCDEFGHIJKLMNOP",
+                "pem": "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+                "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig",
+            },
+        )
+    )
+    text = storage.joinpath(day_files(storage)[0].name).read_text()
+    for secret in (token, "hunter2", "abc.def.ghi", "s3cret", "AKIAABCDEFGHIJKLMNOP", "MIIE"):
+        assert secret not in text
+    assert "eyJzdWIiOiIxIn0" not in text
+    saved = all_events(storage)[0]
+    assert saved["metadata"]["nested"]["url"] == "https://[REDACTED]@example.com/repo.git"
+    assert saved["metadata"]["Password"] == "[REDACTED]"
+
+
+@pytest.mark.parametrize(
+    ("mode", "address", "stored"),
+    [
+        ("truncate", "192.168.1.100", "192.168.1.0"),
+        ("truncate", "2001:db8:1234:5678::1", "2001:db8:1234::"),
+        ("truncate", "::ffff:10.1.2.3", "10.1.2.0"),
+        ("strict", "192.168.1.100", "192.168.0.0"),
+        ("strict", "2001:db8:1234:5678::1", "2001:db8::"),
+        ("full", "192.168.1.100", "192.168.1.100"),
+    ],
+)
+def test_source_ip_is_truncated_unless_configured(
+    tmp_path: Path, mode: str, address: str, stored: str
+) -> None:
+    settings = load_settings({"MFN_EVENT_STORAGE_PATH": str(tmp_path / "s"), "MFN_IP_MODE": mode})
+    assert EventWriter(settings).write(event(source_ip=address))["source_ip"] == stored
+    assert all_events(tmp_path / "s")[0]["source_ip"] == stored
+
+
+def test_lines_are_capped_and_say_so(settings: Settings, storage: Path) -> None:
+    writer = EventWriter(settings)
+    writer.write(
+        event(
+            action_description="x" * 100_000,
+            files_changed=[f"f{i}.py" for i in range(5000)],
+            metadata={"blob": "y" * 50_000, "list": list(range(10_000))},
+        )
+    )
+    writer.write(event())
+    lines = raw_lines(storage)
+    assert all(len(line) <= MAX_LINE_BYTES for line in lines)
+    first = json.loads(lines[0])
+    assert first["metadata"]["truncated"] is True
+    assert first["action_description"].startswith("xxxx")
+    assert chain_ok(storage)
+
+
+def test_undecodable_file_names_stay_valid_utf8(settings: Settings, storage: Path) -> None:
+    name = os.fsdecode(b"caf\xe9-\xff.txt")  # bytes that are not UTF-8, as os.listdir gives them
+    EventWriter(settings).write(event(files_changed=[name], action_description=f"File {name}"))
+    (line,) = raw_lines(storage)
+    parsed = json.loads(line.decode("utf-8"))  # strict UTF-8
+    assert parsed["files_changed"] == ["caf\\xe9-\\xff.txt"]
+
+
+WRITER_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from mfn_tracker.settings import load_settings
+    from mfn_tracker.store.writer import EventWriter
+    writer = EventWriter(load_settings())
+    tag, count = sys.argv[1], int(sys.argv[2])
+    for i in range(count):
+        writer.write({"event_type": "file_change", "user_id": tag,
+                      "action_description": f"{tag} event {i}"})
+    """
+)
+
+
+def test_many_processes_and_threads_share_one_chain(settings: Settings, storage: Path) -> None:
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, f"proc{i}", "5000"])
+        for i in range(8)
+    ]
+    writer = EventWriter(settings)
+    threads = [
+        threading.Thread(
+            target=lambda t=t: [
+                writer.write(event(user_id=f"thread{t}", action_description=str(i)))
+                for i in range(250)
+            ]
+        )
+        for t in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [p.wait(timeout=300) for p in procs] == [0] * 8
+    events = all_events(storage)  # every line parses
+    assert len(events) == 41_000
+    assert [e["seq"] for e in events] == list(range(1, 41_001))
+    assert len({e["event_id"] for e in events}) == 41_000
+    assert chain_ok(storage)
+    per_proc = [sum(1 for e in events if e["user_id"] == f"proc{i}") for i in range(8)]
+    assert per_proc == [5000] * 8
+
+
+def test_a_killed_writer_loses_nothing_already_written(settings: Settings, storage: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, "victim", "1000000"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(raw_lines(storage)) < 2000:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    lines = (day_files(storage)[0]).read_bytes().split(b"\n")
+    broken = [line for line in lines[:-1] if not _is_json(line)]
+    assert broken == [] and (lines[-1] == b"" or not _is_json(lines[-1]))  # at most a torn tail
+    EventWriter(settings).write(event(action_description="after the crash"))
+    events = all_events(storage) if not lines[-1] else None
+    if events is not None:
+        assert events[-1]["action_description"] == "after the crash"
+        assert chain_ok(storage)
+
+
+def test_a_torn_line_is_stepped_over_and_hides_nothing(settings: Settings, storage: Path) -> None:
+    writer = EventWriter(settings)
+    for i in range(3):
+        writer.write(event(action_description=f"before {i}"))
+    day = day_files(storage)[0]
+    with day.open("ab") as stream:
+        stream.write(b'{"system_event":true,"event_id":"torn-by-a-kill')  # no newline
+    EventWriter(settings).write(event(action_description="after"))
+    lines = day.read_bytes().split(b"\n")
+    assert lines[3].startswith(b'{"system_event":true,"event_id":"torn') and not _is_json(lines[3])
+    after = json.loads(lines[4])
+    assert after["action_description"] == "after" and after["seq"] == 4
+    good = [line for line in lines if _is_json(line)]
+    import hashlib
+
+    assert after["prev"] == hashlib.sha256(good[2]).hexdigest()
+
+
+def test_a_lost_or_garbled_head_cache_is_rebuilt_from_the_files(
+    settings: Settings, storage: Path
+) -> None:
+    EventWriter(settings).write(event())
+    EventWriter(settings).write(event())
+    (storage / CHAIN_FILE).write_bytes(b"garbage")
+    EventWriter(settings).write(event())
+    (storage / CHAIN_FILE).unlink()
+    EventWriter(settings).write(event())
+    assert [e["seq"] for e in all_events(storage)] == [1, 2, 3, 4]
+    assert chain_ok(storage)
+
+
+def test_a_writer_follows_a_replaced_chain_file(settings: Settings, storage: Path) -> None:
+    first, second = EventWriter(settings), EventWriter(settings)
+    first.write(event())
+    (storage / CHAIN_FILE).unlink()  # e.g. an administrator cleaning up
+    second.write(event())
+    first.write(event())
+    assert [e["seq"] for e in all_events(storage)] == [1, 2, 3]
+    assert chain_ok(storage)
+
+
+@pytest.mark.parametrize("policy", ["always", "batch", "never"])
+def test_every_fsync_policy_writes_everything(tmp_path: Path, policy: str) -> None:
+    settings = load_settings(
+        {"MFN_EVENT_STORAGE_PATH": str(tmp_path / "s"), "MFN_EVENT_FSYNC": policy}
+    )
+    writer = EventWriter(settings)
+    for _ in range(20):
+        writer.write(event())
+    writer.close()
+    assert len(all_events(tmp_path / "s")) == 20
+
+
+def test_a_bad_fsync_policy_is_a_usage_error() -> None:
+    with pytest.raises(TrackerError, match="MFN_EVENT_FSYNC='sometimes'") as info:
+        load_settings({"MFN_EVENT_FSYNC": "sometimes"})
+    assert info.value.exit_code == 2
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False

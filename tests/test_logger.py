@@ -1,0 +1,136 @@
+"""The seed's Python API, done right: names, mappings, reads, no-disk mode, one logger."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+import mfn_tracker
+from mfn_tracker import EventStatus, EventType, SystemEvent, get_event_logger, log_system_event
+from mfn_tracker.errors import TrackerError
+from mfn_tracker.logger import SystemEventLogger
+from mfn_tracker.store.writer import InvalidEvent, WriteError
+from tests.helpers.events import all_events
+
+
+def test_log_system_event_writes_through_the_one_writer(storage: Path) -> None:
+    event = log_system_event(
+        event_type=EventType.COMMIT,
+        user_id="developer",
+        action_description="Updated model parameters",
+        files_changed=["config.yaml", "model.pt"],
+        comments="Improved convergence rate",
+    )
+    assert isinstance(event, SystemEvent)
+    assert event.seq == 1 and event.event_type == "commit"
+    (saved,) = all_events(storage)
+    assert saved == event.to_dict()
+    assert saved["files_changed"] == ["config.yaml", "model.pt"]
+
+
+def test_convenience_methods_use_the_seed_types(storage: Path) -> None:
+    logger = get_event_logger()
+    logger.log_commit(user_id="dev", description="c", files_changed=["a"])
+    logger.log_push(user_id="p", description="push")
+    logger.log_pull_request(user_id="p", description="pr")
+    logger.log_clone(user_id="p", description="clone")
+    logger.log_fetch(user_id="p", description="fetch")
+    logger.log_merge(user_id="p", description="merge")
+    logger.log_comment("p", "looks good", "PR-7")
+    logger.log_api_request("p", "/validate", "POST")
+    types = [e["event_type"] for e in all_events(storage)]
+    assert types == ["commit", "push", "pull_request", "clone", "fetch", "merge", "comment",
+                     "api_request"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [("created", "file_create"), ("modified", "file_change"), ("deleted", "file_delete"),
+     ("moved", "file_move")],
+)  # fmt: skip
+def test_log_file_change_maps_actions_to_types(storage: Path, action: str, expected: str) -> None:
+    event = get_event_logger().log_file_change("u", "src/a.py", action)
+    assert event.event_type == expected and event.files_changed == ["src/a.py"]
+
+
+def test_log_file_change_refuses_unknown_actions(storage: Path) -> None:
+    with pytest.raises(InvalidEvent, match="file action 'exploded'"):
+        get_event_logger().log_file_change("u", "a", "exploded")
+
+
+def test_log_authentication_accepts_only_auth_types(storage: Path) -> None:
+    logger = get_event_logger()
+    assert logger.log_authentication("u", EventType.AUTH_LOGIN, True).event_type == "auth_login"
+    failed = logger.log_authentication("u", "auth_api_key", success=False)
+    assert failed.event_type == "auth_failure" and failed.status == "failure"
+    assert failed.metadata == {"attempted": "auth_api_key"}
+    with pytest.raises(InvalidEvent, match="auth_type 'commit'"):
+        logger.log_authentication("u", EventType.COMMIT, True)
+
+
+def test_get_events_filters_and_keeps_the_newest(storage: Path) -> None:
+    logger = get_event_logger()
+    for i in range(5):
+        logger.log_event(EventType.COMMIT, "alice", f"c{i}", timestamp=f"2024-12-12T0{i}:00:00Z")
+    logger.log_event(EventType.PUSH, "bob", "p", EventStatus.FAILURE, timestamp="2024-12-12T09:00Z")
+    assert [e.action_description for e in logger.get_events(date="2024-12-12", limit=2)] == [
+        "p",
+        "c4",
+    ]
+    assert len(logger.get_events(date="2024-12-12", event_type=EventType.COMMIT)) == 5
+    assert [e.user_id for e in logger.get_events(date="2024-12-12", user_id="bob")] == ["bob"]
+    assert len(logger.get_events(date="2024-12-12", status="failure")) == 1
+    ranged = logger.get_events(since="2024-12-12T01:00:00Z", until="2024-12-12T03:00:00Z")
+    assert [e.action_description for e in ranged] == ["c2", "c1"]
+    assert logger.get_events() == []  # today: nothing yet
+
+
+def test_get_events_rejects_bad_filters(storage: Path) -> None:
+    logger = get_event_logger()
+    for bad in ({"date": "2024-02-30"}, {"date": "../../etc"}, {"event_type": "nope"}):
+        with pytest.raises(TrackerError) as info:
+            logger.get_events(**bad)  # type: ignore[arg-type]
+        assert info.value.exit_code == 2
+
+
+def test_storage_disabled_touches_no_disk(tmp_path: Path) -> None:
+    logger = SystemEventLogger(storage_path=tmp_path / "never", storage_enabled=False)
+    logger.log_commit("u", "c", ["a"])
+    logger.log_push("u", "p", metadata={"token": "t0ps3cret"})
+    assert not (tmp_path / "never").exists()
+    events = logger.get_events()
+    assert [e.event_type for e in events] == ["push", "commit"]
+    assert events[0].metadata == {"token": "[REDACTED]"}
+
+
+def test_write_errors_reach_the_caller(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    logger = SystemEventLogger(storage_path=blocker / "events")
+    with pytest.raises(WriteError, match="cannot"):
+        logger.log_commit("u", "c")
+
+
+def test_one_logger_per_process_even_across_threads() -> None:
+    seen: list[SystemEventLogger] = []
+    threads = [threading.Thread(target=lambda: seen.append(get_event_logger())) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({id(logger) for logger in seen}) == 1
+
+
+def test_importing_the_package_stays_cheap() -> None:
+    code = (
+        "import sys, mfn_tracker; "
+        "print(sorted(m for m in ('pydantic','git','click','watchdog','fastapi','orjson') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    assert mfn_tracker.__version__
