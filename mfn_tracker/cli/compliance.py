@@ -1,0 +1,168 @@
+"""``verify``, ``checkpoint``, ``export``, ``report`` and ``retention``: thin click wrappers over
+:mod:`mfn_tracker.compliance`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mfn_tracker.errors import EXIT_USAGE, TrackerError
+from mfn_tracker.settings import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+_PROGRESS_BYTES = 64 * 1024 * 1024  # below this, verify is too quick for a bar to help
+
+
+def _range_options(func: F) -> F:
+    for option in reversed(
+        [
+            click.option("--date", "date_", help="One UTC day: YYYY-MM-DD, today, yesterday."),
+            click.option("--since", help="From: ISO date/time, 2h, 7d, yesterday."),
+            click.option("--until", help="Until (exclusive): same forms as --since."),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _api_key_option(func: F) -> F:
+    return click.option("--api-key", metavar="KEY", help="Your API key (better: set MFN_API_KEY).")(
+        func
+    )
+
+
+def _read_file(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise TrackerError(
+            f"cannot read {what} {path}: {exc.strerror}", exit_code=EXIT_USAGE
+        ) from None
+
+
+def _checkpoint_records(paths: tuple[str, ...]) -> list[dict[str, Any]]:
+    records = []
+    for path in paths:
+        for raw in _read_file(path, "checkpoint file").splitlines():
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                raise TrackerError(f"{path}: not a checkpoint export (JSON lines)") from None
+            if not isinstance(record, dict):
+                raise TrackerError(f"{path}: not a checkpoint export (JSON lines)")
+            records.append(record)
+    return records
+
+
+@contextmanager
+def _progress(
+    settings: Settings, days: tuple[str, str] | None
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr when it is a terminal and the range is large."""
+    from mfn_tracker.compliance.verify import select_files
+
+    total = sum(f.path.stat().st_size for f in select_files(settings.storage_path, days))
+    if not sys.stderr.isatty() or total < _PROGRESS_BYTES:
+        yield None
+        return
+    with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+        yield lambda done: bar.update(min(done, total - bar.pos))
+
+
+@click.command()
+@_range_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(dir_okay=False),
+    help="Check checkpoint signatures with this Ed25519 public key (PEM).",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A checkpoint exported earlier (`checkpoint export`); repeatable.",
+)
+def verify(
+    *,
+    date_: str | None,
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    public_key: str | None,
+    checkpoints: tuple[str, ...],
+) -> None:
+    """Check every line: JSON, seq, the hash chain, time order, checkpoints; exit 1 on findings.
+
+    Works on the files themselves (whoever can read the storage directory may run it).
+    """
+    from mfn_tracker.compliance.verify import day_range, render_text, verify_log
+
+    settings = load_settings()
+    days = day_range(date_=date_, since=since, until=until)
+    key = _read_file(public_key, "public key") if public_key else None
+    extra = _checkpoint_records(checkpoints)
+    with _progress(settings, days) as on_progress:
+        report = verify_log(
+            settings, days=days, public_key=key, extra_checkpoints=extra, on_progress=on_progress
+        )
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(render_text(report))
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.group()
+def checkpoint() -> None:
+    """Signed checkpoints of the hash chain (Ed25519; the key stays in the config directory)."""
+
+
+@checkpoint.command("create")
+def checkpoint_create() -> None:
+    """Sign and record the chain head now (for a timer; the logger also does it every 1000
+    events, every hour and when a day closes)."""
+    from mfn_tracker.compliance.checkpoints import create_checkpoint
+
+    made = create_checkpoint(load_settings())
+    if not made:
+        click.echo("nothing new since the last checkpoint")
+    for entry in made:
+        cp = entry["checkpoint"]
+        click.echo(f"checkpoint: {cp['file']} seq {cp['head_seq']} ({cp['lines']} lines)")
+
+
+@checkpoint.command("export")
+def checkpoint_export() -> None:
+    """Print the latest checkpoint (one JSON line, with the public key) to ship off the host."""
+    from mfn_tracker.compliance.checkpoints import export_latest
+
+    click.echo(json.dumps(export_latest(load_settings()), sort_keys=True))
+
+
+@checkpoint.command("keygen")
+@click.option("--force", is_flag=True, help="Replace an existing key.")
+def checkpoint_keygen(force: bool) -> None:
+    """Create the signing key (config directory, mode 600)."""
+    from mfn_tracker.compliance.checkpoints import generate_key
+
+    click.echo(f"created {generate_key(load_settings(), force=force)}")
+
+
+@checkpoint.command("public-key")
+def checkpoint_public_key() -> None:
+    """Print the public key (PEM) for reviewers: `verify --public-key FILE`."""
+    from mfn_tracker.compliance.checkpoints import public_key_pem
+
+    click.echo(public_key_pem(load_settings()).decode(), nl=False)

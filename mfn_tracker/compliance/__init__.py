@@ -1,0 +1,1 @@
+"""Compliance: verify the hash chain, signed checkpoints, retention, export and review reports."""

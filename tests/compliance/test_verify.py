@@ -1,0 +1,237 @@
+"""``verify`` against real logs tampered with in every way the issue lists (and a crash)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+from mfn_tracker.settings import Settings
+from mfn_tracker.store.writer import GENESIS_HASH, EventWriter
+from tests.compliance.logs import (
+    DAYS,
+    day_path,
+    event,
+    kinds,
+    lines_of,
+    make_log,
+    verify,
+    write_lines,
+)
+from tests.helpers.cli import run_cli
+
+DAY2 = f"events_{DAYS[1]}.jsonl"
+
+
+def test_untouched_log_verifies_clean(settings: Settings) -> None:
+    make_log(settings)
+    result = run_cli("verify")
+    assert result.code == 0, result.out + result.err
+    assert result.out.strip().splitlines()[-1].startswith("OK: 24 lines in 3 day files")
+    data = json.loads(run_cli("verify", "--format", "json").out)
+    assert data["ok"] is True and data["findings"] == [] and data["last_seq"] == 24
+
+
+def test_empty_storage_verifies_clean(settings: Settings) -> None:
+    assert verify(settings).ok
+
+
+def test_edited_byte_is_named_modified_at_its_line(settings: Settings) -> None:
+    path = make_log(settings)[1]
+    lines = lines_of(path)
+    lines[3] = lines[3].replace(b"Commit 3", b"Commit 9")
+    write_lines(path, lines)
+    result = run_cli("verify", "--format", "json")
+    assert result.code == 1
+    found = [
+        (f["kind"], f["file"], f["line"], f["tamper"]) for f in json.loads(result.out)["findings"]
+    ]
+    assert found == [("modified", DAY2, 4, True)]
+
+
+def test_edit_that_breaks_the_json_is_modified(settings: Settings) -> None:
+    path = make_log(settings)[1]
+    lines = lines_of(path)
+    lines[2] = lines[2][:-5]
+    write_lines(path, lines)
+    assert kinds(verify(settings)) == [("modified", DAY2, 3)]
+
+
+def test_edited_prev_field_is_one_finding_at_that_line(settings: Settings) -> None:
+    path = make_log(settings)[1]
+    lines = lines_of(path)
+    lines[4] = lines[4][:-10] + b"0000000" + lines[4][-3:]
+    write_lines(path, lines)
+    assert kinds(verify(settings)) == [("modified", DAY2, 5)]
+
+
+def test_edited_seq_is_modified_not_deleted(settings: Settings) -> None:
+    path = make_log(settings)[1]
+    lines = lines_of(path)
+    seq = event(lines[4])["seq"]
+    lines[4] = lines[4].replace(f'"seq":{seq},'.encode(), b'"seq":999,')
+    write_lines(path, lines)
+    assert kinds(verify(settings)) == [("modified", DAY2, 5)]
+
+
+def test_deleted_line_is_named_at_the_next_line(settings: Settings) -> None:
+    path = make_log(settings)[1]
+    lines = lines_of(path)
+    del lines[3]
+    write_lines(path, lines)
+    report = verify(settings)
+    assert kinds(report) == [("deleted", DAY2, 4)]
+    assert "seq 12..12" in report.findings[0].detail
+
+
+def test_swapped_lines_are_reordered(settings: Settings) -> None:
+    path = make_log(settings)[1]
+    lines = lines_of(path)
+    lines[2], lines[3] = lines[3], lines[2]
+    write_lines(path, lines)
+    assert kinds(verify(settings)) == [("reordered", DAY2, 3)]
+
+
+def test_inserted_copy_is_duplicated_at_the_copy(settings: Settings) -> None:
+    path = make_log(settings)[1]
+    lines = lines_of(path)
+    lines.insert(3, lines[2])
+    write_lines(path, lines)
+    assert kinds(verify(settings)) == [("duplicated", DAY2, 4)]
+
+
+def test_copy_of_the_last_line_is_duplicated(settings: Settings) -> None:
+    path = make_log(settings)[2]
+    lines = lines_of(path)
+    lines.append(lines[-1])
+    write_lines(path, lines)
+    assert ("duplicated", f"events_{DAYS[2]}.jsonl", 9) in kinds(verify(settings))
+
+
+def test_forged_line_is_inserted(settings: Settings) -> None:
+    path = make_log(settings)[1]
+    lines = lines_of(path)
+    forged = event(lines[3])
+    forged["action_description"] = "nothing happened"
+    forged["prev"] = hashlib.sha256(lines[2]).hexdigest()
+    lines.insert(3, json.dumps(forged, separators=(",", ":")).encode())
+    write_lines(path, lines)
+    assert kinds(verify(settings)) == [("inserted", DAY2, 4)]
+
+
+def test_clean_truncation_is_caught_by_the_head_record(settings: Settings) -> None:
+    path = make_log(settings)[2]
+    write_lines(path, lines_of(path)[:-3])
+    report = verify(settings)
+    assert [k for k, _, _ in kinds(report)] == ["truncated"]
+    assert report.findings[0].file == path.name
+
+
+def test_truncation_mid_line_is_truncated_and_torn(settings: Settings) -> None:
+    path = make_log(settings)[2]
+    data = path.read_bytes()
+    path.write_bytes(data[:-40])
+    found = {k for k, _, _ in kinds(verify(settings))}
+    assert found == {"truncated", "torn"}
+
+
+def test_torn_write_is_an_incomplete_write_not_tampering(settings: Settings) -> None:
+    make_log(settings)
+    path = day_path(settings, DAYS[2])
+    with open(path, "ab") as stream:  # a writer killed mid-line
+        stream.write(lines_of(path)[-1][:50])
+    writer = EventWriter(settings)  # the next writer steps over the fragment
+    writer.write(
+        {
+            "event_type": "comment",
+            "user_id": "x",
+            "action_description": "after",
+            "timestamp": f"{DAYS[2]}T11:00:00.000Z",
+        }
+    )
+    writer.close()
+    report = verify(settings)
+    assert kinds(report) == [("torn", path.name, 9)]
+    assert not report.findings[0].tamper
+    result = run_cli("verify")
+    assert result.code == 1 and "incomplete write (not tampering)" in result.out
+
+
+def test_removed_day_is_a_missing_day(settings: Settings) -> None:
+    paths = make_log(settings)
+    os.unlink(paths[1])
+    report = verify(settings)
+    assert [(f.kind, f.file) for f in report.findings] == [("missing-day", DAY2)]
+    result = run_cli("verify")
+    assert result.code == 1 and f"{DAY2}: missing-day" in result.out
+
+
+def test_removed_first_day_is_a_missing_day(settings: Settings) -> None:
+    paths = make_log(settings)
+    os.unlink(paths[0])
+    assert [f.kind for f in verify(settings).findings] == ["missing-day"]
+
+
+def test_day_rewritten_with_a_fresh_chain_is_rewritten(settings: Settings) -> None:
+    path = make_log(settings)[1]
+    prev, out = GENESIS_HASH, []
+    for seq, line in enumerate(lines_of(path), 1):
+        record = event(line)
+        record.update(seq=seq, prev=prev, user_id="mallory")
+        new = json.dumps(record, separators=(",", ":")).encode()
+        prev = hashlib.sha256(new).hexdigest()
+        out.append(new)
+    write_lines(path, out)
+    assert ("rewritten", DAY2, 1) in kinds(verify(settings))
+
+
+def test_backdated_events_interleave_days_and_still_verify(settings: Settings) -> None:
+    make_log(settings)
+    writer = EventWriter(settings)
+    for day in (DAYS[0], DAYS[2], DAYS[1]):
+        writer.write(
+            {
+                "event_type": "comment",
+                "user_id": "x",
+                "action_description": "late",
+                "timestamp": f"{day}T23:00:00.000Z",
+            }
+        )
+    writer.close()
+    report = verify(settings)
+    assert report.ok, report.findings
+    assert report.last_seq == 27
+
+
+def test_time_going_backwards_in_a_file_is_reported(settings: Settings) -> None:
+    make_log(settings)
+    writer = EventWriter(settings)
+    writer.write(
+        {
+            "event_type": "comment",
+            "user_id": "x",
+            "action_description": "early",
+            "timestamp": f"{DAYS[2]}T01:00:00.000Z",
+        }
+    )
+    writer.close()
+    assert kinds(verify(settings)) == [("timestamp-order", f"events_{DAYS[2]}.jsonl", 9)]
+
+
+def test_one_day_range_verifies_and_sees_the_next_day(settings: Settings) -> None:
+    paths = make_log(settings)
+    assert run_cli("verify", "--date", DAYS[1]).code == 0
+    lines = lines_of(paths[1])
+    lines[-1] = lines[-1].replace(b"Commit 7", b"Commit 8")
+    write_lines(paths[1], lines)
+    result = run_cli("verify", "--date", DAYS[1], "--format", "json")
+    assert result.code == 1
+    assert [(f["kind"], f["line"]) for f in json.loads(result.out)["findings"]] == [("modified", 8)]
+
+
+def test_bad_range_is_a_usage_error(settings: Settings) -> None:
+    make_log(settings)
+    result = run_cli("verify", "--date", "2026-02-30")
+    assert result.code == 2 and "invalid date" in result.err
+    result = run_cli("verify", "--since", "2026-11-22", "--until", "2026-11-20")
+    assert result.code == 2
