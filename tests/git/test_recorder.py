@@ -151,7 +151,8 @@ def test_fetch_is_one_event_per_command(world: tuple[Path, Path, Path, Recorded]
     meta = event["metadata"]
     assert meta["hook"] == "reference-transaction"
     assert meta["remote"] == "origin"
-    assert {r["ref"] for r in meta["refs"]} == {"refs/remotes/origin/main", "refs/remotes/origin/topic"}
+    refs = {r["ref"] for r in meta["refs"]}
+    assert refs == {"refs/remotes/origin/main", "refs/remotes/origin/topic"}
     assert {r["new"] for r in meta["refs"] if r["ref"].endswith("/main")} == {sha}
     assert event["repo"] == str(bob)
     git(bob, "fetch", "-q")  # nothing new: no hook fires, no event

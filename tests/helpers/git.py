@@ -16,7 +16,13 @@ from tests.helpers.events import all_events
 def git(cwd: Path, *args: str, check: bool = True, input: str | None = None) -> str:
     """``git ARGS`` in ``cwd``; fails the test (with git's stderr) when ``check`` and git fails."""
     proc = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, input=input, timeout=60
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=60,
+        check=False,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
@@ -24,7 +30,9 @@ def git(cwd: Path, *args: str, check: bool = True, input: str | None = None) -> 
 
 
 def git_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def make_bare_remote(base: Path, name: str = "remote.git") -> Path:

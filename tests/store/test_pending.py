@@ -1,0 +1,106 @@
+"""Pending markers: readers wait (bounded) for detached recorders; a killed one is a loss."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from mfn_tracker.store.pending import list_markers, pending_dir, wait_for_pending
+from mfn_tracker.store.reader import Query, iter_events
+from tests.helpers.events import all_events, chain_ok
+
+
+def _marker(storage: Path, git_pid: int, shim_pid: int, hook: str, recorder: int | None) -> Path:
+    directory = pending_dir(storage)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f"{git_pid}.{shim_pid}.{hook}"
+    data = b"mfn1\0/repo/x\0\0" + b"0\0" + b"\0"
+    if recorder is not None:
+        data += str(recorder).encode() + b"\0"
+    path.write_bytes(data)
+    return path
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_recorder_is_recorded_as_lost(storage: Path) -> None:
+    recorder = subprocess.Popen(["sleep", "30"])
+    path = _marker(storage, _dead_pid(), _dead_pid(), "post-commit", recorder.pid)
+    os.kill(recorder.pid, signal.SIGKILL)
+    recorder.wait()
+    started = time.monotonic()
+    events = list(iter_events(storage, Query()))  # readers call wait_for_pending first
+    assert time.monotonic() - started < 1.0  # a dead recorder is not waited for
+    assert not path.exists()
+    assert [e["event_type"] for e in events] == ["events_lost"]
+    lost = events[0]
+    assert lost["status"] == "failure"
+    assert lost["repo"] == "/repo/x"
+    assert lost["metadata"]["hook"] == "post-commit"
+    wait_for_pending(storage)
+    assert len(all_events(storage)) == 1  # claimed once, never twice
+    assert chain_ok(storage)
+
+
+def test_a_live_recorder_is_waited_for_within_the_bound(storage: Path) -> None:
+    recorder = subprocess.Popen(["sleep", "30"])
+    try:
+        path = _marker(storage, _dead_pid(), _dead_pid(), "pre-push", recorder.pid)
+        started = time.monotonic()
+        wait_for_pending(storage, timeout=0.3)
+        waited = time.monotonic() - started
+        assert 0.25 < waited < 2.0
+        assert path.exists()
+        assert all_events(storage) == []
+    finally:
+        recorder.kill()
+        recorder.wait()
+
+
+def test_waits_until_the_marker_is_gone(storage: Path) -> None:
+    recorder = subprocess.Popen(["sleep", "30"])
+    path = _marker(storage, _dead_pid(), _dead_pid(), "post-merge", recorder.pid)
+    remover = subprocess.Popen(["sh", "-c", f"sleep 0.2; rm -f '{path}'"])
+    try:
+        started = time.monotonic()
+        wait_for_pending(storage, timeout=5)
+        assert 0.15 < time.monotonic() - started < 3
+        assert all_events(storage) == []  # written by its recorder, not lost
+    finally:
+        remover.wait()
+        recorder.kill()
+        recorder.wait()
+
+
+def test_a_marker_still_being_written_counts_while_its_shim_lives(storage: Path) -> None:
+    shim = subprocess.Popen(["sleep", "30"])
+    try:
+        path = _marker(storage, _dead_pid(), shim.pid, "post-commit", None)
+        wait_for_pending(storage, timeout=0.2)
+        assert path.exists()
+        shim.kill()
+        shim.wait()
+        wait_for_pending(storage, timeout=0.2)
+        assert not path.exists()
+        assert [e["event_type"] for e in all_events(storage)] == ["events_lost"]
+    finally:
+        shim.kill()
+        shim.wait()
+
+
+def test_junk_in_the_pending_dir_is_ignored(storage: Path) -> None:
+    directory = pending_dir(storage)
+    directory.mkdir(parents=True, mode=0o700)
+    (directory / "notes.txt").write_text("hello")
+    (directory / "1.2.bad name").write_text("x")
+    assert list_markers(storage) == []
+    wait_for_pending(storage, timeout=0.1)
+    assert (directory / "notes.txt").exists()
+    assert all_events(storage) == []
