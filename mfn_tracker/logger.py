@@ -91,7 +91,12 @@ class SystemEventLogger:
             "status": status,
             **fields,
         }
-        record = self._writer.write(event) if self._writer else self._remember(event)
+        if self._writer is None:
+            return _as_model(self._remember(event))
+        record = self._writer.write(event)
+        from mfn_tracker.compliance.checkpoints import maybe_checkpoint
+
+        maybe_checkpoint(self.settings)  # signed checkpoints; cheap (throttled) when none is due
         return _as_model(record)
 
     def _remember(self, event: dict[str, Any]) -> dict[str, Any]:

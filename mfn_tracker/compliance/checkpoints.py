@@ -291,6 +291,7 @@ def create_checkpoint(settings: Settings, *, reason: str = "manual") -> list[dic
     with _store_lock(settings) as store_fd:
         previous = latest(settings)
         last = previous["checkpoint"] if previous else None
+        last_event_seq = previous.get("event_seq") if previous else None
         writer = EventWriter(settings)
         try:
             with writer.exclusive():  # no writer appends while the head is measured
@@ -298,8 +299,8 @@ def create_checkpoint(settings: Settings, *, reason: str = "manual") -> list[dic
             for why, head in heads:
                 if last and head.seq <= int(last.get("head_seq", 0)) and why != "head":
                     continue
-                if last and head.seq == last.get("head_seq") and head.file == last.get("file"):
-                    continue  # nothing new since the last checkpoint
+                if last and head.seq in (last.get("head_seq"), last_event_seq):
+                    continue  # nothing new since the last checkpoint but its own event
                 payload = {
                     "v": 1,
                     "file": head.file,
@@ -326,7 +327,7 @@ def create_checkpoint(settings: Settings, *, reason: str = "manual") -> list[dic
                 entry = {"checkpoint": signed, "event_seq": record["seq"]}
                 os.write(store_fd, json.dumps(entry, sort_keys=True).encode() + b"\n")
                 made.append(entry)
-                last = signed
+                last, last_event_seq = signed, record["seq"]
         finally:
             writer.close()
     return made
@@ -481,7 +482,14 @@ def _check_claim(checker: _Checker, cp: Mapping[str, Any]) -> None:
                 seq,
             )
         else:
-            checker.add("rewritten", index, None, f"differs from the checkpoint of {when}", seq)
+            checker.add(
+                "rewritten",
+                index,
+                None,
+                f"history rewritten: no line ends at byte {size} where the checkpoint of {when} "
+                f"signed seq {seq}",
+                seq,
+            )
         return
     if line_hash(raw) != want:
         checker.add(

@@ -171,6 +171,14 @@ class _Checker:
             for r in [RetentionRecord.from_event(ev)]
             if r is not None
         ]
+        self.known_files = {r.file for r in self.retention} | {
+            str(ev["metadata"]["checkpoint"].get("file"))
+            for s in scans
+            for _, ev in s.special
+            if ev.get("event_type") == "checkpoint"
+            and isinstance(ev.get("metadata"), dict)
+            and isinstance(ev["metadata"].get("checkpoint"), dict)
+        }  # day files the log itself says existed
         self.explained: set[tuple[int, int]] = set()  # (file, line) accounted for
         self.max_seq = 0
         self.last_hash = GENESIS_HASH
@@ -376,13 +384,16 @@ class _Checker:
         a = date.fromisoformat(self.scans[cur.file].day_file.day)
         b = date.fromisoformat(self.scans[seg.file].day_file.day)
         present = {s.day_file.day for s in self.scans}
-        out: list[str] = []
+        absent: list[str] = []
         day = a + timedelta(days=1)
-        while day < b and len(out) < 31:
+        while day < b:
             if day.isoformat() not in present:
-                out.append(day_file_name(day.isoformat()))
+                absent.append(day_file_name(day.isoformat()))
             day += timedelta(days=1)
-        return out
+        known = [name for name in absent if name in self.known_files]
+        if known or len(absent) <= 1:
+            return known or absent
+        return [f"{absent[0]}..{absent[-1]} (one or more)"]
 
     def _overlap(self, cur: Segment | None, seg: Segment, cur_seq: int, cur_hash: str) -> bool:
         """A seq seen before; returns True when ``seg`` carries the chain on from here."""
