@@ -166,3 +166,51 @@ def checkpoint_public_key() -> None:
     from mfn_tracker.compliance.checkpoints import public_key_pem
 
     click.echo(public_key_pem(load_settings()).decode(), nl=False)
+
+
+def _admin(settings: Settings, api_key: str | None, what: str) -> Any:
+    """The caller, who must hold an admin key."""
+    from mfn_tracker.access import authenticate
+    from mfn_tracker.errors import AccessDenied
+
+    caller = authenticate(settings, api_key or settings.api_key, channel="cli")
+    if not caller.is_admin:
+        raise AccessDenied(f"{what} needs an admin key")
+    return caller
+
+
+@click.group()
+def retention() -> None:
+    """Compress and delete whole day files by age (admin only; each action is recorded)."""
+
+
+@retention.command("apply")
+@click.option(
+    "--compress-after", default="7d", show_default=True, help="gzip days older than this."
+)
+@click.option(
+    "--delete-after",
+    default="365d",
+    show_default=True,
+    help="Delete days older than this ('never' keeps all).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be done; change nothing.")
+@_api_key_option
+def retention_apply(
+    *, compress_after: str, delete_after: str, dry_run: bool, api_key: str | None
+) -> None:
+    """Apply the retention policy now (never today's file, never the chain head's)."""
+    from mfn_tracker.compliance import retention as policy_module
+
+    settings = load_settings()
+    caller = _admin(settings, api_key, "retention")
+    policy = policy_module.policy_from_spans(compress_after, delete_after)
+    done = policy_module.apply(
+        settings, policy, user_id=caller.user_id, key_id=caller.key_id, dry_run=dry_run
+    )
+    if not done:
+        click.echo("nothing to do")
+    for item in done:
+        verb = f"would {item['action']}" if dry_run else f"{item['action']}d"
+        detail = "" if dry_run else f" ({item['lines']} lines, head seq {item['head_seq']})"
+        click.echo(f"{verb} {item['file']}{detail}")

@@ -1,0 +1,141 @@
+"""``retention apply``: whole days compressed or deleted, each action recorded, verify still clean."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from mfn_tracker.compliance.checkpoints import create_checkpoint
+from mfn_tracker.settings import Settings
+from mfn_tracker.store.reader import Query, ReadReport, iter_events
+from tests.compliance.logs import kinds, lines_of, make_log, verify
+from tests.helpers.cli import run_cli
+
+ADMIN = {"MFN_ADMIN_KEYS": "admin-secret-key-1234567890"}
+KEY = ["--api-key", "admin-secret-key-1234567890"]
+
+
+def _days_ago(*ages: int) -> tuple[str, ...]:
+    today = datetime.now(timezone.utc).date()
+    return tuple((today - timedelta(days=age)).isoformat() for age in ages)
+
+
+@pytest.fixture
+def old_log(settings: Settings) -> tuple[str, ...]:
+    days = _days_ago(400, 30, 10, 2)
+    make_log(settings, per_day=5, days=days)
+    return days
+
+
+def test_apply_compresses_deletes_and_records_each_action(
+    settings: Settings, old_log: tuple[str, ...]
+) -> None:
+    storage = settings.storage_path
+    before = lines_of(storage / f"events_{old_log[1]}.jsonl")
+    result = run_cli("retention", "apply", *KEY, env=ADMIN)
+    assert result.code == 0, result.err
+    assert f"deleted events_{old_log[0]}.jsonl (5 lines, head seq 5)" in result.out
+    names = sorted(p.name for p in storage.glob("events_*"))
+    assert f"events_{old_log[0]}.jsonl" not in " ".join(names)
+    assert f"events_{old_log[1]}.jsonl.gz" in names and f"events_{old_log[2]}.jsonl.gz" in names
+    assert f"events_{old_log[3]}.jsonl" in names  # 2 days old: below --compress-after 7d
+    with gzip.open(storage / f"events_{old_log[1]}.jsonl.gz", "rb") as stream:
+        assert stream.read().split(b"\n")[:-1] == before
+    assert oct((storage / f"events_{old_log[1]}.jsonl.gz").stat().st_mode & 0o777) == "0o600"
+    records = [
+        e for e in iter_events(storage, Query(), ReadReport()) if e["event_type"] == "retention"
+    ]
+    deleted = next(r["metadata"] for r in records if r["metadata"]["action"] == "delete")
+    assert deleted["lines"] == 5 and deleted["first_seq"] == 1 and deleted["head_seq"] == 5
+    assert len(deleted["head_hash"]) == 64 and deleted["policy"]["delete_after_days"] == 365
+    assert {r["user_id"] for r in records} == {"admin"}
+    # Reads keep working across compressed files, and the log still verifies clean.
+    old = list(iter_events(storage, Query(since=f"{old_log[1]}T00:00:00.000Z"), ReadReport()))
+    assert any(e["timestamp"].startswith(old_log[1]) for e in old)
+    report = verify(settings)
+    assert report.ok, report.findings
+    assert report.retention_actions == 3
+    assert run_cli("verify").code == 0
+
+
+def test_verify_after_retention_still_catches_tampering(
+    settings: Settings, old_log: tuple[str, ...]
+) -> None:
+    assert run_cli("retention", "apply", *KEY, env=ADMIN).code == 0
+    os.unlink(settings.storage_path / f"events_{old_log[3]}.jsonl")  # not a policy action
+    assert [k for k, _, _ in kinds(verify(settings))] == ["missing-day"]
+
+
+def test_compressed_file_that_lost_lines_is_caught(
+    settings: Settings, old_log: tuple[str, ...]
+) -> None:
+    assert run_cli("retention", "apply", *KEY, env=ADMIN).code == 0
+    path = settings.storage_path / f"events_{old_log[1]}.jsonl.gz"
+    with gzip.open(path, "rb") as stream:
+        lines = stream.read().split(b"\n")[:-1]
+    with gzip.open(path, "wb") as stream:
+        stream.write(b"".join(line + b"\n" for line in lines[:-1]))
+    found = {k for k, _, _ in kinds(verify(settings))}
+    assert "truncated" in found
+
+
+def test_checkpoints_survive_retention(settings: Settings, old_log: tuple[str, ...]) -> None:
+    create_checkpoint(settings)
+    assert run_cli("retention", "apply", "--compress-after", "1d", *KEY, env=ADMIN).code == 0
+    report = verify(settings)
+    assert report.ok, report.findings
+    assert report.checkpoints == 1
+
+
+def test_dry_run_changes_nothing(settings: Settings, old_log: tuple[str, ...]) -> None:
+    before = sorted(p.name for p in settings.storage_path.iterdir())
+    result = run_cli("retention", "apply", "--dry-run", *KEY, env=ADMIN)
+    assert result.code == 0
+    assert f"would delete events_{old_log[0]}.jsonl" in result.out
+    assert f"would compress events_{old_log[1]}.jsonl" in result.out
+    assert sorted(p.name for p in settings.storage_path.iterdir()) == before
+
+
+def test_never_touches_today_or_the_chain_head(settings: Settings) -> None:
+    days = _days_ago(20, 0)
+    make_log(settings, per_day=2, days=days)
+    result = run_cli("retention", "apply", "--compress-after", "1d", *KEY, env=ADMIN)
+    assert result.code == 0
+    assert (settings.storage_path / f"events_{days[1]}.jsonl").exists()
+
+
+def test_retention_is_admin_only(settings: Settings, old_log: tuple[str, ...]) -> None:
+    result = run_cli("retention", "apply")
+    assert result.code == 3 and "API key" in result.err
+    issued = run_cli("keys", "create", "--user", "bob", "--role", "user")
+    assert issued.code == 0, issued.err
+    user_key = issued.out.strip().splitlines()[0]
+    result = run_cli("retention", "apply", "--api-key", user_key)
+    assert result.code == 3 and "admin" in result.err
+    assert (settings.storage_path / f"events_{old_log[0]}.jsonl").exists()
+
+
+def test_bad_spans_are_usage_errors(settings: Settings) -> None:
+    result = run_cli("retention", "apply", "--delete-after", "2h", *KEY, env=ADMIN)
+    assert result.code == 2 and "whole days" in result.err
+    result = run_cli("retention", "apply", "--compress-after", "soon", *KEY, env=ADMIN)
+    assert result.code == 2
+
+
+def test_recorded_facts_match_the_file(settings: Settings) -> None:
+    days = _days_ago(30, 1)
+    make_log(settings, per_day=3, days=days)
+    original = (settings.storage_path / f"events_{days[0]}.jsonl").read_bytes()
+    assert run_cli("retention", "apply", *KEY, env=ADMIN).code == 0
+    last = json.loads(lines_of(sorted(settings.storage_path.glob("events_*.jsonl"))[-1])[-1])
+    meta = last["metadata"]
+    import hashlib
+
+    assert meta["sha256"] == hashlib.sha256(original).hexdigest()
+    assert meta["bytes"] == len(original) and meta["lines"] == 3
+    assert meta["head_hash"] == hashlib.sha256(original.split(b"\n")[-2]).hexdigest()
+    assert date.fromisoformat(meta["day"]) == date.fromisoformat(days[0])
