@@ -214,3 +214,104 @@ def retention_apply(
         verb = f"would {item['action']}" if dry_run else f"{item['action']}d"
         detail = "" if dry_run else f" ({item['lines']} lines, head seq {item['head_seq']})"
         click.echo(f"{verb} {item['file']}{detail}")
+
+
+def _scoped_read(api_key: str | None, **filters: Any) -> tuple[Settings, Any, Any, dict[str, Any]]:
+    """Authenticate, build and scope the query: (settings, caller, query, scope for manifests)."""
+    from mfn_tracker.access import authenticate, scope
+    from mfn_tracker.logger import build_query
+
+    settings = load_settings()
+    caller = authenticate(settings, api_key or settings.api_key, channel="cli")
+    types = filters.pop("types", None) or None
+    query = build_query(event_type=list(types) if types else None, newest_first=False, **filters)
+    query, note = scope(caller, query)
+    if note:
+        click.echo(f"mfn-tracker: note: {note}", err=True)
+    shown = {"role": caller.role, "user": caller.user_id, "key_id": caller.key_id}
+    return settings, caller, query, shown
+
+
+def _record(settings: Settings, caller: Any, command: str, query: Any, **extra: object) -> None:
+    from mfn_tracker.access import record_read
+
+    filters = {"since": query.since, "until": query.until, "types": query.types}
+    filters |= {"status": query.status, "user": query.user, "repo": query.repo, **extra}
+    record_read(settings, caller, command=command, filters=filters)
+
+
+@contextmanager
+def _private_output(path: Path) -> Iterator[Any]:
+    """Write ``path`` (mode 600: it holds audit data) atomically: a temp file, then rename."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+    except OSError as exc:
+        raise TrackerError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            yield stream
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@click.command()
+@_range_options
+@click.option("--type", "types", multiple=True, help="Event type (repeatable).")
+@click.option("--user", help="Only this user's events (admins; a user key sees its own).")
+@click.option("--repo", help="Only events of this repository (absolute path).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "csv", "ecs", "ocsf"]), default="jsonl"
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (default: stdout).",
+)
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Manifest file (default with -o: OUTPUT.manifest.json).",
+)
+@_api_key_option
+def export(
+    *,
+    date_: str | None,
+    since: str | None,
+    until: str | None,
+    types: tuple[str, ...],
+    user: str | None,
+    repo: str | None,
+    fmt: str,
+    output: Path | None,
+    manifest: Path | None,
+    api_key: str | None,
+) -> None:
+    """Export events (scoped by your key) as JSON lines, CSV, ECS or OCSF, with a manifest
+    (range, counts, chain head, checkpoint, SHA-256 of the export)."""
+    from mfn_tracker.compliance.export import export_events
+
+    settings, caller, query, shown = _scoped_read(
+        api_key, date=date_, since=since, until=until, types=types, user_id=user, repo=repo
+    )
+    if output is not None:
+        with _private_output(output) as stream:
+            result = export_events(settings, query, fmt, stream, scope=shown, file_name=output.name)
+        manifest = manifest or output.with_name(output.name + ".manifest.json")
+    else:
+        result = export_events(settings, query, fmt, sys.stdout.buffer, scope=shown)
+    if manifest is not None:
+        with _private_output(manifest) as stream:
+            stream.write(json.dumps(result, indent=2).encode() + b"\n")
+    _record(settings, caller, "export", query, format=fmt)
+    click.echo(
+        f"mfn-tracker: exported {result['counts']['events']} events, sha256 {result['sha256']}",
+        err=True,
+    )

@@ -57,3 +57,34 @@ def event(line: bytes) -> dict[str, Any]:
     value = json.loads(line)
     assert isinstance(value, dict)
     return value
+
+
+MIXED_DAY = "2026-11-24"
+
+
+def make_mixed_log(settings: Settings) -> list[dict[str, Any]]:
+    """One of every kind of event a reviewer meets, on ``MIXED_DAY``; returns them as written."""
+    ts = iter(f"{MIXED_DAY}T{h:02d}:{m:02d}:00.000Z" for h in range(8, 20) for m in range(0, 60, 7))
+    fields: list[dict[str, Any]] = [
+        {"event_type": "auth_login", "user_id": "alice", "action_description": "Login", "source_ip": "203.0.113.7"},
+        {"event_type": "auth_failure", "user_id": "mallory", "action_description": "Bad key", "status": "failure", "source_ip": "198.51.100.9"},
+        {"event_type": "api_request", "user_id": "alice", "action_description": "GET /events", "metadata": {"endpoint": "/events", "method": "GET"}, "source_ip": "203.0.113.7", "request_id": "req-1", "duration_ms": 12.5},
+        {"event_type": "api_error", "user_id": "bob", "action_description": "POST /events failed", "status": "failure", "metadata": {"endpoint": "/events", "method": "POST"}},
+        {"event_type": "commit", "user_id": "alice", "action_description": "=HYPERLINK(\"x\") commit, with \"quotes\"\nand a newline", "files_changed": ["src/a.py", "README.md"], "metadata": {"commit": "a" * 40, "branch": "main"}, "repo": "/srv/proj"},
+        {"event_type": "push", "user_id": "alice", "action_description": "Push to origin", "metadata": {"remote": "origin", "refs": [{"ref": "refs/heads/main", "old": "0" * 40, "new": "a" * 40}]}, "repo": "/srv/proj"},
+        {"event_type": "push", "user_id": "bob", "action_description": "Push to origin", "status": "failure", "repo": "/srv/other"},
+        {"event_type": "fetch", "user_id": "bob", "action_description": "Fetch origin", "repo": "/srv/proj"},
+        {"event_type": "clone", "user_id": "bob", "action_description": "Clone", "repo": "/srv/proj"},
+        {"event_type": "merge", "user_id": "alice", "action_description": "Merge topic", "repo": "/srv/proj"},
+        {"event_type": "file_create", "user_id": "bob", "action_description": "File create: new.txt", "files_changed": ["new.txt"], "metadata": {"size": 3, "sha256": "b" * 64}, "repo": "/srv/proj"},
+        {"event_type": "file_change", "user_id": "bob", "action_description": "File change: new.txt", "files_changed": ["new.txt"], "repo": "/srv/proj"},
+        {"event_type": "file_move", "user_id": "bob", "action_description": "File move", "files_changed": ["b.txt"], "metadata": {"old_path": "new.txt"}, "repo": "/srv/proj"},
+        {"event_type": "file_delete", "user_id": "bob", "action_description": "File delete: b.txt", "files_changed": ["b.txt"], "repo": "/srv/proj"},
+        {"event_type": "system_start", "user_id": "root", "action_description": "watch started", "comments": "-starts with a dash"},
+        {"event_type": "auth_logout", "user_id": "alice", "action_description": "Logout"},
+    ]  # fmt: skip
+    writer = EventWriter(settings)
+    try:
+        return [writer.write({**f, "timestamp": next(ts)}) for f in fields]
+    finally:
+        writer.close()
