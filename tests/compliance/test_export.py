@@ -24,7 +24,8 @@ ADMIN = {"MFN_ADMIN_KEYS": "admin-secret-key-1234567890"}
 KEY = ["--api-key", "admin-secret-key-1234567890"]
 
 ECS_TYPES_BY_CATEGORY = {  # ECS 8.x: event.type values expected with each event.category
-    "api": {"access", "admin", "allowed", "change", "creation", "deletion", "denied", "end", "info", "start", "user"},
+    "api": {"access", "admin", "allowed", "change", "creation", "deletion", "denied", "end",
+            "info", "start", "user"},
     "authentication": {"start", "end", "info"},
     "configuration": {"access", "change", "creation", "deletion", "info"},
     "file": {"change", "creation", "deletion", "info", "access"},

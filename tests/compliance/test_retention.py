@@ -1,4 +1,4 @@
-"""``retention apply``: whole days compressed or deleted, each action recorded, verify still clean."""
+"""``retention apply``: whole days compressed or deleted, each recorded; verify stays clean."""
 
 from __future__ import annotations
 
