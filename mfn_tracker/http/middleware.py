@@ -111,7 +111,19 @@ class EventLoggingMiddleware:
         state = scope.setdefault("state", {})
         if isinstance(state, MutableMapping):
             state["request_id"] = request_id
+        request = _RequestFacts(scope, headers, request_id, self.record_headers)
+        if self.record_arrival:
+            self._submit(request.arrival(self._route_type(request)))
         status_code: int | None = None
+        recorded = False
+
+        def record(error: BaseException | None) -> None:
+            nonlocal recorded
+            recorded = True
+            elapsed = (time.perf_counter() - started) * 1000
+            code = 500 if error is not None and status_code is None else status_code
+            kind = self._completion_type(request, code, error)
+            self._submit(request.completion(kind, self._caller(scope), code, elapsed, error))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status_code
@@ -119,23 +131,18 @@ class EventLoggingMiddleware:
                 status_code = int(message["status"])
                 extra = [(b"x-request-id", request_id.encode())]
                 message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            elif _is_last_body(message) and not recorded and (status_code or 0) < 500:
+                record(None)  # queued before the client sees the end (a 5xx awaits its error)
             await send(message)
 
-        request = _RequestFacts(scope, headers, request_id, self.record_headers)
-        if self.record_arrival:
-            self._submit(request.arrival(self._route_type(request)))
-        error: BaseException | None = None
         try:
             await self.app(scope, receive, send_with_id)
         except BaseException as exc:  # recorded, then re-raised: the server answers 500
-            error = exc
+            if not recorded or isinstance(exc, Exception):
+                record(exc)  # once complete, only a real error (a background task's) counts
             raise
-        finally:
-            elapsed = (time.perf_counter() - started) * 1000
-            code = 500 if error is not None and status_code is None else status_code
-            user = self._caller(scope)
-            kind = self._completion_type(request, code, error)
-            self._submit(request.completion(kind, user, code, elapsed, error))
+        if not recorded:
+            record(None)  # the app returned without finishing a response (client gone)
 
     def _route_type(self, request: _RequestFacts) -> str:
         return self.routes.event_type(request.method, request.path) or self.default_type
@@ -244,6 +251,10 @@ class _RequestFacts:
         if self.source_ip is not None:
             fields["source_ip"] = self.source_ip
         return fields
+
+
+def _is_last_body(message: Message) -> bool:
+    return message["type"] == "http.response.body" and not message.get("more_body")
 
 
 def _checked_type(event_type: str) -> str:
