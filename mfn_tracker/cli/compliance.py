@@ -315,3 +315,46 @@ def export(
         f"mfn-tracker: exported {result['counts']['events']} events, sha256 {result['sha256']}",
         err=True,
     )
+
+
+@click.command()
+@_range_options
+@click.option("--user", help="Only this user's events (admins; a user key sees its own).")
+@click.option("--repo", help="Only events of this repository (absolute path).")
+@click.option("--format", "fmt", type=click.Choice(["html", "text"]), default="html")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File (default: stdout).",
+)
+@_api_key_option
+def report(
+    *,
+    date_: str | None,
+    since: str | None,
+    until: str | None,
+    user: str | None,
+    repo: str | None,
+    fmt: str,
+    output: Path | None,
+    api_key: str | None,
+) -> None:
+    """A review report (scoped by your key): one self-contained HTML page, or a text summary
+    like `aureport --summary`."""
+    from mfn_tracker.compliance import report as reporting
+    from mfn_tracker.compliance.verify import day_range
+
+    settings, caller, query, shown = _scoped_read(
+        api_key, date=date_, since=since, until=until, user_id=user, repo=repo
+    )
+    days = day_range(date_=None, since=query.since, until=query.until)
+    data = reporting.collect(settings, query, scope=shown, verify_days=days)
+    text = reporting.render_html(data) if fmt == "html" else reporting.render_text(data)
+    if output is not None:
+        with _private_output(output) as stream:
+            stream.write(text.encode())
+        click.echo(f"mfn-tracker: wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    _record(settings, caller, "report", query, format=fmt)
