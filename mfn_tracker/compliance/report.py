@@ -296,7 +296,7 @@ def _bucket_keys(data: ReportData) -> list[str]:
     fmt, step = ("%Y-%m-%dT%H", timedelta(hours=1)) if hourly else ("%Y-%m-%d", timedelta(days=1))
     first, last = min(data.buckets), max(data.buckets)
     moment, end = datetime.strptime(first, fmt), datetime.strptime(last, fmt)
-    keys = []
+    keys: list[str] = []
     while moment <= end and len(keys) < 2000:
         keys.append(moment.strftime(fmt))
         moment += step
