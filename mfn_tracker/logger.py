@@ -245,14 +245,14 @@ class SystemEventLogger:
 
 def _as_model(record: dict[str, Any]) -> SystemEvent:
     """A stored record as a model without validating it again (the writer already did)."""
-    from mfn_tracker.model import SystemEvent
+    from mfn_tracker.model import trusted_event
 
     fields = dict(record)
     if fields.get("event_type") in EVENT_TYPE_VALUES:
         fields["event_type"] = EventType(fields["event_type"])
     if fields.get("status") in STATUS_VALUES:
         fields["status"] = EventStatus(fields["status"])
-    return SystemEvent.model_construct(**fields)
+    return trusted_event(fields)
 
 
 def build_query(

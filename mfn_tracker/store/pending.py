@@ -131,7 +131,21 @@ def recorder_alive(marker: Marker) -> bool:
     """Is someone still going to write (or finish announcing) this marker's event?"""
     if marker.recorder_pid is not None:
         return pid_alive(marker.recorder_pid)
-    return pid_alive(marker.shim_pid)  # the shim has not finished writing the marker yet
+    return pid_alive(marker.shim_pid)  # its shim is still writing it (or starting the recorder)
+
+
+def dead_groups(markers: list[Marker]) -> dict[int, list[Marker]]:
+    """Markers by git process, for processes none of whose recorders is alive.
+
+    Only the first hook of a git command starts a recorder; the others (a push's per-ref
+    reference-transaction calls) just add markers that recorder will write.
+    """
+    groups: dict[int, list[Marker]] = {}
+    for marker in markers:
+        groups.setdefault(marker.git_pid, []).append(marker)
+    return {
+        pid: group for pid, group in groups.items() if not any(recorder_alive(m) for m in group)
+    }
 
 
 @contextmanager
@@ -156,39 +170,38 @@ def wait_for_pending(storage: Path, *, timeout: float = 2.0) -> None:
         markers = list_markers(storage)
         if not markers:
             return
-        dead = [m for m in markers if not recorder_alive(m)]
+        dead = dead_groups(markers)
         if dead:
-            _claim_lost(storage, dead)
-            if len(dead) == len(markers):
+            _claim_lost(storage)
+            if sum(len(g) for g in dead.values()) == len(markers):
                 return  # nothing left to wait for (losses this reader could not record stay)
         if time.monotonic() >= deadline:
             return
         time.sleep(_POLL)
 
 
-def _claim_lost(storage: Path, dead: list[Marker]) -> None:
+def _claim_lost(storage: Path) -> None:
     try:
         with pending_lock(storage):
-            for marker in dead:
-                fresh = read_marker(marker.path)
-                if fresh is None or recorder_alive(fresh):
-                    continue
+            for group in dead_groups(list_markers(storage)).values():
                 try:
-                    owner = os.stat(marker.path, follow_symlinks=False).st_uid
+                    owner = os.stat(group[0].path, follow_symlinks=False).st_uid
                 except OSError:
                     continue  # another reader got there first
-                if _record_loss(storage, fresh, owner):
-                    with suppress(OSError):
-                        os.unlink(marker.path)
+                if _record_loss(storage, group, owner):
+                    for marker in group:
+                        with suppress(OSError):
+                            os.unlink(marker.path)
     except OSError:
         return
 
 
-def _record_loss(storage: Path, marker: Marker, owner_uid: int) -> bool:
+def _record_loss(storage: Path, group: list[Marker], owner_uid: int) -> bool:
     from mfn_tracker.errors import TrackerError
     from mfn_tracker.settings import load_settings
     from mfn_tracker.store.writer import EventWriter
 
+    hooks = sorted({m.hook for m in group})
     try:
         settings = load_settings().with_changes(storage_path=storage)
         writer = EventWriter(settings)
@@ -198,22 +211,22 @@ def _record_loss(storage: Path, marker: Marker, owner_uid: int) -> bool:
                     "event_type": "events_lost",
                     "user_id": _user_name(owner_uid),
                     "action_description": (
-                        f"A {marker.hook} hook recorder died before writing its event"
+                        f"A git hook recorder died before writing its events ({', '.join(hooks)})"
                     ),
                     "status": "failure",
                     "metadata": {
-                        "hook": marker.hook,
-                        "git_pid": marker.git_pid,
-                        "marker": marker.path.name,
-                        "lost": 1,
+                        "hook": hooks[0] if len(hooks) == 1 else hooks,
+                        "git_pid": group[0].git_pid,
+                        "markers": [m.path.name for m in group][:50],
+                        "lost": len(group),
                     },
-                    "repo": marker.cwd or None,
+                    "repo": next((m.cwd for m in group if m.cwd), None),
                 }
             )
         finally:
             writer.close()
     except (TrackerError, OSError):
-        return False  # a read-only reader: keep the marker for one that can record the loss
+        return False  # a read-only reader: keep the markers for one that can record the loss
     return True
 
 

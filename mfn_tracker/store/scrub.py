@@ -46,26 +46,24 @@ _SECRET_KEY = re.compile("|".join(SECRET_KEY_PARTS), re.IGNORECASE)
 _key_verdicts: dict[str, bool] = {}  # keys repeat across events; remember each verdict
 
 
-# A loose screen over serialized text: every secret the precise rules find contains one of
-# these (lowercased), so text without any needs no scrubbing; a false alarm costs one precise pass.
-_SCREEN_NEEDLES: tuple[bytes, ...] = (
-    b"akia",
-    b"gh",
-    b"glpat-",
-    b"xox",
-    b"aiza",
-    b"private key",
-    b"bearer",
-    b"eyj",
-    *(part.encode() for part in SECRET_KEY_PARTS),
+# A screen over the serialized line: every secret value the precise rules find starts with
+# one of these, so a line without any (and without secret-looking keys) needs no scrubbing.
+_SCREEN = re.compile(
+    rb"AKIA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|AIza|-----BEGIN|Bearer|eyJ|://[^/\s\"]*@"
 )
 
 
-def might_hold_secret(text: bytes) -> bool:
-    lowered = text.lower()
-    if b"://" in lowered and b"@" in lowered:
-        return True
-    return any(needle in lowered for needle in _SCREEN_NEEDLES)
+def might_hold_secret(body: bytes, metadata: object) -> bool:
+    """True when ``body`` holds a secret-looking value or ``metadata`` a secret-looking key."""
+    return _SCREEN.search(body) is not None or _has_secret_key(metadata)
+
+
+def _has_secret_key(value: object) -> bool:
+    if isinstance(value, dict):
+        return any(is_secret_key(k) or _has_secret_key(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_secret_key(v) for v in value)
+    return False
 
 
 def is_secret_key(key: str) -> bool:

@@ -20,7 +20,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,6 +29,7 @@ from mfn_tracker.settings import Settings
 from mfn_tracker.store import scrub, validate
 from mfn_tracker.store.layout import CHAIN_FILE, day_file_name, list_day_files, open_storage_dir
 from mfn_tracker.store.timestamps import day_of, format_ms, normalize_timestamp, now_ms
+from mfn_tracker.types import EVENT_TYPE_VALUES, STATUS_VALUES
 
 MAX_LINE_BYTES = 16 * 1024
 GENESIS_HASH = "0" * 64
@@ -106,53 +107,85 @@ class _Head:
 def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, dict[str, Any]]:
     """Validate and order an event's fields; returns (timestamp or None, the rest).
 
-    Scrubbing happens in ``encode_body`` (on the serialized text first, which is cheaper).
-    Raises ``validate.EventValueError`` naming the bad field.
+    Common values pass inline checks; anything else goes to the rule functions in
+    ``validate``, which accept or refuse it with a message naming the field. (Every git hook
+    and API call pays for this function, so it avoids calls where it can.)
+    Scrubbing happens in ``encode_body``, on the serialized text first, which is cheaper.
     """
-    validate.check_unknown_fields(fields)
+    if not fields.keys() <= validate.INPUT_FIELDS:
+        validate.check_unknown_fields(fields)
+    get = fields.get
+    event_type = get("event_type")
+    if type(event_type) is not str or event_type not in EVENT_TYPE_VALUES:
+        event_type = validate.check_event_type(event_type)
+    user_id = get("user_id")
+    if (
+        type(user_id) is not str
+        or not 0 < len(user_id) <= validate.MAX_USER_ID
+        or user_id.isspace()
+    ):
+        user_id = validate.check_required_text("user_id", user_id)
+    description = get("action_description")
+    if type(description) is not str or not description or description.isspace():
+        description = validate.check_required_text("action_description", description)
+    status = get("status", "success")
+    if type(status) is not str or status not in STATUS_VALUES:
+        status = validate.check_status(status)
     rest: dict[str, Any] = {
-        "event_type": validate.check_event_type(fields.get("event_type")),
-        "user_id": validate.check_required_text("user_id", fields.get("user_id")),
-        "action_description": validate.check_required_text(
-            "action_description", fields.get("action_description")
-        ),
-        "status": validate.check_status(fields.get("status", "success")),
+        "event_type": event_type,
+        "user_id": user_id,
+        "action_description": description,
+        "status": status,
     }
-    files = validate.check_files_changed(fields.get("files_changed"))
-    if files:
-        rest["files_changed"] = files
-    comments = validate.check_optional_text("comments", fields.get("comments"))
-    if comments:
-        rest["comments"] = comments
-    metadata = validate.check_metadata(fields.get("metadata"))
-    if metadata:
-        rest["metadata"] = metadata
-    request_id = validate.check_optional_text("request_id", fields.get("request_id"))
-    if request_id:
-        rest["request_id"] = request_id
-    source_ip = validate.check_optional_text("source_ip", fields.get("source_ip"))
-    if source_ip:
-        try:
-            rest["source_ip"] = scrub.redact_ip(source_ip, settings.ip_mode)
-        except ValueError as exc:
-            raise validate.EventValueError(str(exc)) from None
-    duration = validate.check_duration(fields.get("duration_ms"))
-    if duration is not None:
-        rest["duration_ms"] = duration
-    repo = validate.check_optional_text("repo", fields.get("repo"))
-    if repo:
-        rest["repo"] = repo
+    files = get("files_changed")
+    if files is not None:
+        files = validate.check_files_changed(files)
+        if files:
+            rest["files_changed"] = files
+    for name in ("comments", "metadata", "request_id", "source_ip", "duration_ms", "repo"):
+        value = get(name)
+        if value is not None:
+            value = _OPTIONAL_CHECKS[name](value, settings)
+            if value not in (None, "", {}):
+                rest[name] = value
     rest["host"] = _HOST
     if settings.pseudonymize:
         from mfn_tracker.privacy import pseudonymize_user
 
         rest["user_id"] = pseudonymize_user(rest["user_id"], settings)
-    raw_ts = fields.get("timestamp")
+    raw_ts = get("timestamp")
     try:
         timestamp = None if raw_ts is None else normalize_timestamp(raw_ts)
     except ValueError as exc:
         raise validate.EventValueError(str(exc)) from None
     return timestamp, rest
+
+
+def _text_field(name: str) -> Callable[[object, Settings], str | None]:
+    def check(value: object, settings: Settings) -> str | None:
+        return value if type(value) is str else validate.check_optional_text(name, value)
+
+    return check
+
+
+def _source_ip(value: object, settings: Settings) -> str | None:
+    text = validate.check_optional_text("source_ip", value)
+    if not text:
+        return None
+    try:
+        return scrub.redact_ip(text, settings.ip_mode)
+    except ValueError as exc:
+        raise validate.EventValueError(str(exc)) from None
+
+
+_OPTIONAL_CHECKS: dict[str, Callable[[object, Settings], Any]] = {
+    "comments": _text_field("comments"),
+    "request_id": _text_field("request_id"),
+    "repo": _text_field("repo"),
+    "metadata": lambda value, _: validate.check_metadata(value),
+    "source_ip": _source_ip,
+    "duration_ms": lambda value, _: validate.check_duration(value),
+}
 
 
 def render(
@@ -182,7 +215,7 @@ def encode_body(rest: dict[str, Any], budget: int) -> tuple[bytes, dict[str, Any
     except UnicodeEncodeError:  # lone surrogates: file names that are not UTF-8
         rest = _undecodable_as_escapes(rest)
         body = _dumps(rest)
-    if scrub.might_hold_secret(body):
+    if scrub.might_hold_secret(body, rest.get("metadata")):
         rest = scrub.scrub_value(rest)
         body = _dumps(rest)
     if len(body) <= budget:
@@ -199,9 +232,11 @@ def encode_body(rest: dict[str, Any], budget: int) -> tuple[bytes, dict[str, Any
     raise WriteError("event cannot be cut below the line limit")  # pragma: no cover
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
 def _dumps(rest: dict[str, Any]) -> bytes:
-    text = json.dumps(rest, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return text.encode()[1:-1]
+    return _ENCODER.encode(rest).encode()[1:-1]
 
 
 def _undecodable_as_escapes(value: Any) -> Any:
