@@ -1,0 +1,462 @@
+"""A rebuildable SQLite side index beside the day files: ``<storage>/.index.sqlite3``.
+
+The day files stay the truth; the index is a cache, caught up before every read in one write
+transaction: new files and appended bytes are added; a file that was replaced, shrunk, rewritten
+or compressed (its inode, size, times or fingerprints disagree) is indexed again from scratch;
+files that disappeared are dropped. Rows say where a line is (offset, length) and hold the fields
+queries filter on; events are always read back from the day files and checked against the query
+(see ``engine``), so a stale row makes the read start over instead of showing something wrong.
+Hourly counts per type, status, user and repo make ``stats`` cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import multiprocessing
+import os
+import sqlite3
+import stat
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mfn_tracker.query.ingest import Parsed, Part, parse_part
+from mfn_tracker.store.layout import DayFile, list_day_files
+from mfn_tracker.store.reader import Problem
+
+INDEX_FILE = ".index.sqlite3"
+SCHEMA_VERSION = "2"
+_FINGERPRINT = 4096  # bytes hashed at a file's start and before its indexed end
+_OFFSET_BITS = 36  # a day file up to 64 GiB
+_PART_BYTES = 16 << 20  # work item of a large catch-up
+_PARALLEL_BYTES = 48 << 20  # below this, worker processes cost more than they save
+
+_SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE files(
+    name TEXT PRIMARY KEY, day TEXT NOT NULL, compressed INT NOT NULL,
+    dev INT, ino INT, size INT, mtime_ns INT, ctime_ns INT,
+    indexed INT NOT NULL, lines INT NOT NULL, head TEXT, tail TEXT);
+CREATE TABLE events(
+    ord INTEGER PRIMARY KEY, len INT NOT NULL, seq INT NOT NULL, ts TEXT NOT NULL,
+    type TEXT NOT NULL, status TEXT NOT NULL, user TEXT NOT NULL, repo TEXT, dur REAL);
+CREATE TABLE problems(name TEXT NOT NULL, line INT NOT NULL, kind TEXT, detail TEXT);
+CREATE TABLE agg(
+    name TEXT NOT NULL, hour TEXT NOT NULL, dim TEXT NOT NULL, value TEXT NOT NULL,
+    n INT NOT NULL, dsum REAL NOT NULL, dn INT NOT NULL,
+    PRIMARY KEY(name, hour, dim, value)) WITHOUT ROWID
+"""
+# Only users get an index: every user-role read filters by user. Other filters scan rows in file
+# order (a limit stops early) and stats use the hourly counts; each more index added ~3 s to the
+# first read of a million events (measured).
+_USER_INDEX = "CREATE INDEX IF NOT EXISTS events_user ON events(user)"
+_UPSERT_AGG = (
+    "INSERT INTO agg VALUES(?,?,?,?,?,?,?) ON CONFLICT(name, hour, dim, value) DO UPDATE SET "
+    "n = n + excluded.n, dsum = dsum + excluded.dsum, dn = dn + excluded.dn"
+)
+
+
+class IndexUnavailable(Exception):
+    """The index cannot be used here (read-only storage, damage): read the files instead."""
+
+
+class StaleIndex(Exception):
+    """A day file changed while it was being indexed or read back: catch up again."""
+
+
+def ord_base(day_file: DayFile) -> int:
+    """Row keys sort as the reader reads: by day, a compressed copy first, then by offset."""
+    day = int(day_file.day.replace("-", ""))
+    return (day << (_OFFSET_BITS + 1)) | ((0 if day_file.compressed else 1) << _OFFSET_BITS)
+
+
+def day_ord_bounds(since: str | None, until: str | None) -> tuple[int, int]:
+    """[low, high] row keys of the day files a time range touches (as ``Query.wants_day``)."""
+    low = int(since[:10].replace("-", "")) << (_OFFSET_BITS + 1) if since else 0
+    high = (int(until[:10].replace("-", "")) + 1) << (_OFFSET_BITS + 1) if until else 1 << 62
+    return low, high - 1
+
+
+def split_ord(value: int) -> tuple[int, bool, int]:
+    """(day as YYYYMMDD, compressed, offset) of a row key."""
+    offset = value & ((1 << _OFFSET_BITS) - 1)
+    plain = (value >> _OFFSET_BITS) & 1
+    return value >> (_OFFSET_BITS + 1), not plain, offset
+
+
+@dataclass(frozen=True)
+class _FileState:
+    """What the files table records about one day file."""
+
+    name: str
+    day: str
+    compressed: bool
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    indexed: int  # bytes of complete lines indexed (plain files)
+    lines: int
+    head: str | None
+    tail: str | None
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> _FileState:
+        name, day, compressed, dev, ino, size, mtime_ns, ctime_ns, indexed, lines, *hashes = row
+        head, tail = hashes
+        stats = (dev, ino, size, mtime_ns, ctime_ns)
+        return cls(name, day, bool(compressed), *stats, indexed, lines, head, tail)
+
+    def same_file(self, st: os.stat_result) -> bool:
+        return (self.dev, self.ino) == (st.st_dev, st.st_ino)
+
+    def unchanged(self, st: os.stat_result) -> bool:
+        return self.same_file(st) and (self.size, self.mtime_ns, self.ctime_ns) == (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+        )
+
+
+@dataclass
+class _Job:
+    """One file to (re)index from ``start``: its parts, and what to record when done."""
+
+    day_file: DayFile
+    state: _FileState
+    parts: list[Part]
+
+
+class Index:
+    """An open index over one storage directory (caught up by ``open_index``)."""
+
+    def __init__(self, storage: Path, conn: sqlite3.Connection) -> None:
+        self.storage = storage
+        self.conn = conn
+
+    def catch_up(self) -> None:
+        """Bring the index level with the day files, in one transaction."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            known = {
+                row[0]: _FileState.from_row(row) for row in self.conn.execute("SELECT * FROM files")
+            }
+            present = list_day_files(self.storage)
+            for name in known.keys() - {f.path.name for f in present}:
+                self._forget(known[name].name, known[name].day, known[name].compressed)
+            jobs = [job for f in present if (job := self._plan(f, known.get(f.path.name)))]
+            self._run(jobs)
+            self.conn.execute(_USER_INDEX)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def forget_file(self, name: str) -> None:
+        """Make the next catch-up index this file from scratch."""
+        self.conn.execute("DELETE FROM files WHERE name = ?", (name,))
+
+    def _plan(self, day_file: DayFile, old: _FileState | None) -> _Job | None:
+        try:
+            fd = os.open(day_file.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return None  # removed meanwhile; the next read forgets it
+        except OSError as exc:
+            raise IndexUnavailable(f"cannot read {day_file.path}: {exc.strerror}") from None
+        try:
+            st = os.fstat(fd)
+            if old is not None and old.unchanged(st):
+                return None
+            start, lines = _resume_point(fd, day_file, old, st)
+            if start == 0 and old is not None:
+                self._forget(old.name, old.day, old.compressed)
+            end = st.st_size if day_file.compressed else _last_line_end(fd, start, st.st_size)
+            head = tail = None
+            if not day_file.compressed:  # what an append leaves alone: checked next time
+                head = _hash_at(fd, 0, min(_FINGERPRINT, end))
+                tail = _hash_at(fd, max(0, end - _FINGERPRINT), end)
+            parts = _parts(fd, day_file, ord_base(day_file), start, end)
+        finally:
+            os.close(fd)
+        state = _FileState(
+            day_file.path.name,
+            day_file.day,
+            day_file.compressed,
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            end,
+            lines,
+            head,
+            tail,
+        )
+        return _Job(day_file, state, parts)
+
+    def _run(self, jobs: list[_Job]) -> None:
+        """Parse every part (in worker processes when there is much to do) and store it."""
+        parts = [(job, part) for job in jobs for part in job.parts]
+        total = sum((p.end or _PARALLEL_BYTES) - p.start for _, p in parts)
+        parallel = total >= _PARALLEL_BYTES and _may_fork()
+        results = _parallel(p for _, p in parts) if parallel else None
+        lines = {id(job): job.state.lines for job in jobs}
+        for job, part in parts:
+            parsed = next(results) if results is not None else parse_part(part)
+            if parsed.inode != job.state.ino:
+                raise StaleIndex(job.day_file.path.name)
+            self._store(job.day_file.path.name, parsed, lines[id(job)])
+            lines[id(job)] += parsed.lines
+        for job in jobs:
+            state = job.state
+            self.conn.execute(
+                "INSERT OR REPLACE INTO files VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    state.name,
+                    state.day,
+                    int(state.compressed),
+                    state.dev,
+                    state.ino,
+                    state.size,
+                    state.mtime_ns,
+                    state.ctime_ns,
+                    state.indexed,
+                    lines[id(job)],
+                    state.head,
+                    state.tail,
+                ),
+            )
+
+    def _store(self, name: str, parsed: Parsed, lines_before: int) -> None:
+        insert = "INSERT OR REPLACE INTO events VALUES(?,?,?,?,?,?,?,?,?)"
+        self.conn.executemany(insert, parsed.rows)
+        self.conn.executemany(_UPSERT_AGG, [(name, *row) for row in parsed.agg])
+        self.conn.executemany(
+            "INSERT INTO problems VALUES(?,?,'malformed',?)",
+            [(name, lines_before + line, detail) for line, detail in parsed.problems],
+        )
+
+    def _forget(self, name: str, day: str, compressed: bool) -> None:
+        base = ord_base(DayFile(day, self.storage / name, compressed))
+        self.conn.execute(
+            "DELETE FROM events WHERE ord BETWEEN ? AND ?", (base, base + (1 << _OFFSET_BITS) - 1)
+        )
+        for table in ("problems", "agg", "files"):
+            self.conn.execute(f"DELETE FROM {table} WHERE name = ?", (name,))  # noqa: S608
+
+    # -- reading back -------------------------------------------------------------------------
+
+    def problems(self, since: str | None, until: str | None) -> list[Problem]:
+        """Malformed lines, and unfinished last lines, of the day files a range touches."""
+        low = since[:10] if since else ""
+        high = until[:10] if until else "9999"
+        found = [
+            Problem(self.storage / name, line, kind, detail)
+            for name, line, kind, detail in self.conn.execute(
+                "SELECT p.name, p.line, p.kind, p.detail FROM problems p JOIN files f "
+                "ON f.name = p.name WHERE f.day BETWEEN ? AND ? ORDER BY f.day, p.line",
+                (low, high),
+            )
+        ]
+        for name, lines in self.conn.execute(
+            "SELECT name, lines FROM files WHERE compressed = 0 AND size > indexed "
+            "AND day BETWEEN ? AND ?",
+            (low, high),
+        ):
+            found.append(
+                Problem(self.storage / name, lines + 1, "torn-tail", "incomplete last write")
+            )
+        return found
+
+    def path_of(self, day: int, compressed: bool) -> Path:
+        text = f"{day:08d}"
+        suffix = ".jsonl.gz" if compressed else ".jsonl"
+        return self.storage / f"events_{text[:4]}-{text[4:6]}-{text[6:]}{suffix}"
+
+    def rows(self, sql: str, params: Iterable[Any]) -> Iterator[tuple[Any, ...]]:
+        """Rows in batches, so a million-row answer streams."""
+        cursor = self.conn.execute(sql, tuple(params))
+        while batch := cursor.fetchmany(4096):
+            yield from batch
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _resume_point(
+    fd: int, day_file: DayFile, old: _FileState | None, st: os.stat_result
+) -> tuple[int, int]:
+    """(offset to index from, lines before it): where an append continues, else 0."""
+    if old is None or day_file.compressed or not old.same_file(st):
+        return 0, 0
+    if st.st_size < old.indexed or st.st_size == old.size:  # shrunk, or rewritten in place
+        return 0, 0
+    if _hash_at(fd, 0, min(_FINGERPRINT, old.indexed)) != old.head:
+        return 0, 0
+    if _hash_at(fd, max(0, old.indexed - _FINGERPRINT), old.indexed) != old.tail:
+        return 0, 0
+    return old.indexed, old.lines
+
+
+def _last_line_end(fd: int, start: int, size: int) -> int:
+    """Offset just past the last newline in [start, size): an unfinished line waits."""
+    end = size
+    while end > start:
+        block = max(start, end - 65536)
+        found = os.pread(fd, end - block, block).rfind(b"\n")
+        if found >= 0:
+            return block + found + 1
+        end = block
+    return start
+
+
+def _parts(fd: int, day_file: DayFile, base: int, start: int, end: int) -> list[Part]:
+    """[start, end) cut at line ends into pieces of about ``_PART_BYTES``."""
+    path = str(day_file.path)
+    if day_file.compressed:
+        return [Part(path, 0, None, base)]
+    parts = []
+    while start < end:
+        cut = _last_line_end(fd, start, min(end, start + _PART_BYTES))
+        if cut <= start:  # no newline inside the window (cannot happen with 16 KiB lines)
+            cut = end
+        parts.append(Part(path, start, cut, base))
+        start = cut
+    return parts
+
+
+def _parallel(parts: Iterable[Part]) -> Iterator[Parsed]:
+    """Parsed parts in order, two worker processes ahead of the caller at most."""
+    workers = min(2, os.cpu_count() or 1)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        ahead: deque[Future[Parsed]] = deque()
+        for part in parts:
+            ahead.append(pool.submit(parse_part, part))
+            if len(ahead) > workers + 1:
+                yield ahead.popleft().result()
+        while ahead:
+            yield ahead.popleft().result()
+
+
+def _may_fork() -> bool:
+    """Parse in worker processes only when a core is idle (on a busy machine they cost more
+    than they save: measured) and from a single-threaded process, where a fork cannot copy a lock
+    another thread holds. Workers are forked (spawning would re-run the caller's main module),
+    never touch the inherited SQLite connection, and leave through ``os._exit``."""
+    cores = os.cpu_count() or 1
+    return cores > 1 and threading.active_count() == 1 and os.getloadavg()[0] < cores - 0.5
+
+
+def _hash_at(fd: int, start: int, end: int) -> str:
+    return hashlib.sha256(os.pread(fd, end - start, start) if end > start else b"").hexdigest()
+
+
+# -- opening ------------------------------------------------------------------------------------
+
+
+def open_index(storage: Path, *, file_mode: int) -> Index:
+    """The storage's index, created if missing and caught up with the day files.
+
+    Raises ``IndexUnavailable`` when it cannot be used; the caller then reads the files.
+    """
+    path = storage / INDEX_FILE
+    for attempt in range(3):
+        _ensure_file(path, file_mode)
+        try:
+            conn = _connect(path)
+        except sqlite3.DatabaseError as exc:
+            if attempt:
+                raise IndexUnavailable(f"index {path}: {exc}") from None
+            _remove(path)  # damaged: it is only a cache, so start afresh
+            continue
+        index = Index(storage, conn)
+        try:
+            index.catch_up()
+        except StaleIndex:
+            conn.close()
+            continue  # a file changed under the catch-up: look again
+        except sqlite3.OperationalError as exc:  # read-only, locked too long, disk full
+            conn.close()
+            raise IndexUnavailable(f"index {path}: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if attempt:
+                raise IndexUnavailable(f"index {path}: {exc}") from None
+            _remove(path)
+            continue
+        return index
+    raise IndexUnavailable(f"index {path} could not catch up with a changing log")
+
+
+def _ensure_file(path: Path, file_mode: int) -> None:
+    """Create the index file with the storage's file mode; refuse one someone else planted."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, file_mode)
+    except FileNotFoundError:
+        raise IndexUnavailable("no storage directory yet") from None
+    except OSError as exc:
+        raise IndexUnavailable(f"cannot open {path}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid != os.geteuid():
+            raise IndexUnavailable(f"refusing index {path}: not a plain file of yours")
+        if stat.S_IMODE(st.st_mode) & ~file_mode:
+            os.fchmod(fd, file_mode)
+    finally:
+        os.close(fd)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=120, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=OFF")  # a cache: a crash costs a rebuild, not data
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA threads=2")  # index sorting may use the second core
+        if _schema_version(conn) != SCHEMA_VERSION:
+            _create_schema(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _schema_version(conn: sqlite3.Connection) -> str | None:
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return None if row is None else str(row[0])
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    """Start the cache afresh (a new file, or one another version wrote)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if _schema_version(conn) == SCHEMA_VERSION:  # another reader just made it
+            conn.execute("COMMIT")
+            return
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            conn.execute(f'DROP TABLE IF EXISTS "{table}"')
+        for statement in _SCHEMA.split(";"):
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _remove(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(f"{path}{suffix}")
