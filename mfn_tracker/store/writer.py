@@ -278,7 +278,6 @@ class EventWriter:
         self._dir_fd: int | None = None
         self._chain_fd: int | None = None
         self._chain_map: mmap.mmap | None = None  # the head record, shared with other writers
-        self._chain_ino = 0
         self._atexit_registered = False
         self._day_fds: dict[str, int] = {}
         self._unsynced: set[int] = set()
@@ -363,20 +362,19 @@ class EventWriter:
                 fcntl.flock(chain_fd, fcntl.LOCK_UN)
 
     def _lock_chain(self) -> int:
-        """flock ``.chain``; if someone replaced the file meanwhile, lock the new one instead."""
+        """flock ``.chain``; if someone removed or replaced it meanwhile, lock the new one."""
         for _ in range(3):
             chain_fd = self._open_chain()
             try:
                 fcntl.flock(chain_fd, fcntl.LOCK_EX)
-                current = os.stat(CHAIN_FILE, dir_fd=self._dir_fd, follow_symlinks=False)
-            except FileNotFoundError:
-                current = None
+                # An unlinked or renamed-over file has no links left: writers must all lock the
+                # file that is there now (fstat costs no path lookup).
+                if os.fstat(chain_fd).st_nlink > 0:
+                    return chain_fd
             except OSError as exc:
                 raise WriteError(f"cannot lock {CHAIN_FILE}: {exc.strerror}") from None
-            if current is not None and current.st_ino == self._chain_ino:
-                return chain_fd
             fcntl.flock(chain_fd, fcntl.LOCK_UN)
-            self._release()  # removed or replaced: writers must all lock the same file
+            self._release()
         raise WriteError(f"{CHAIN_FILE} keeps changing under the writer")
 
     def _open_chain(self) -> int:
@@ -399,7 +397,7 @@ class EventWriter:
                 raise WriteError(
                     f"cannot open {s.storage_path / CHAIN_FILE}: {exc.strerror}"
                 ) from None
-            self._chain_fd, self._chain_ino = fd, os.fstat(fd).st_ino
+            self._chain_fd = fd
             if not self._atexit_registered:
                 atexit.register(self.close)
                 self._atexit_registered = True
