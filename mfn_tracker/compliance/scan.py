@@ -13,12 +13,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
 
+from mfn_tracker.errors import TrackerError
 from mfn_tracker.store.layout import DayFile
 
 _CHUNK = 8 * 1024 * 1024
@@ -62,16 +64,33 @@ class FileScan:
     bad: list[BadLine] = field(default_factory=list)
     special: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (line, event)
     disorder: list[tuple[int, int]] = field(default_factory=list)  # (line, seq): time went back
+    error: str | None = None  # a compressed file that cannot be read to its end
 
 
-def _open(day_file: DayFile) -> tuple[IO[bytes], int, int | None]:
-    """(stream, size, raw fd of a plain file for re-reading a line being written)."""
-    fd = os.open(day_file.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+def _open(day_file: DayFile) -> tuple[IO[bytes], IO[bytes], int, int | None]:
+    """(stream, raw file, size, raw fd of a plain file for re-reading a line being written)."""
+    try:
+        fd = os.open(day_file.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise TrackerError(f"cannot read {day_file.path}: {exc.strerror}") from None
     size = os.fstat(fd).st_size
     raw = os.fdopen(fd, "rb", buffering=0)
     if day_file.compressed:
-        return gzip.GzipFile(fileobj=raw, mode="rb"), size, None  # type: ignore[return-value]
-    return raw, size, fd
+        return gzip.GzipFile(fileobj=raw, mode="rb"), raw, size, None  # type: ignore[return-value]
+    return raw, raw, size, fd
+
+
+def _reader(stream: IO[bytes], result: FileScan) -> Callable[[], bytes]:
+    """``stream.read`` that turns a damaged compressed file into ``result.error``."""
+
+    def read() -> bytes:
+        try:
+            return stream.read(_CHUNK)
+        except (OSError, EOFError, zlib.error) as exc:
+            result.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return b""
+
+    return read
 
 
 def scan_file(  # noqa: PLR0912, PLR0915 - one tight loop, kept in one frame on purpose (speed)
@@ -79,7 +98,8 @@ def scan_file(  # noqa: PLR0912, PLR0915 - one tight loop, kept in one frame on 
 ) -> FileScan:
     """Read one day file once and summarise its linked runs, bad lines and special events."""
     result = FileScan(day_file, index)
-    stream, result.size, fd = _open(day_file)
+    stream, raw, result.size, fd = _open(day_file)
+    read = _reader(stream, result)
     loads = orjson.loads
     sha = hashlib.sha256
     special = _SPECIAL_TYPES
@@ -93,9 +113,9 @@ def scan_file(  # noqa: PLR0912, PLR0915 - one tight loop, kept in one frame on 
     def bad(line: bytes, *, complete: bool) -> None:
         result.bad.append(BadLine(index, line_no, complete, line.startswith(WRITER_PREFIX)))
 
-    with stream:
+    with raw, stream:
         while True:
-            chunk = stream.read(_CHUNK)
+            chunk = read()
             if not chunk:
                 if carry and fd is not None:  # a writer may be appending this very line now
                     more = os.pread(fd, len(carry) + 1, consumed)

@@ -358,6 +358,15 @@ class _Checker:
                 return
         if self.deleted_by_policy(first, last):
             self.report.notes.append(f"seq {first}..{last} removed by the retention policy")
+            recorded = {r.head_hash for r in self._all_retention() if r.head_seq == last}
+            if recorded and seg.first_prev not in recorded:
+                self.add(
+                    "modified",
+                    seg.file,
+                    seg.start_line,
+                    f"its prev does not match the head hash retention recorded for seq {last}",
+                    seg.first_seq,
+                )
             return
         missing = self._missing_days(cur, seg)
         if missing or (cur is None and not self.ranged):
@@ -457,6 +466,10 @@ class _Checker:
                     self.add("inserted", bad.file, bad.line, "a line that is not an event")
                 else:
                     self.add("modified", bad.file, bad.line, "not a valid event line")
+            if scan.error is not None:
+                self.add(
+                    "truncated", scan.index, scan.lines, f"cannot be read to its end ({scan.error})"
+                )
             for line, seq in scan.disorder:
                 self.add(
                     "timestamp-order",

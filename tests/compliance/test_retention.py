@@ -139,3 +139,14 @@ def test_recorded_facts_match_the_file(settings: Settings) -> None:
     assert meta["bytes"] == len(original) and meta["lines"] == 3
     assert meta["head_hash"] == hashlib.sha256(original.split(b"\n")[-2]).hexdigest()
     assert date.fromisoformat(meta["day"]) == date.fromisoformat(days[0])
+
+
+def test_damaged_compressed_file_is_reported_not_a_crash(
+    settings: Settings, old_log: tuple[str, ...]
+) -> None:
+    assert run_cli("retention", "apply", *KEY, env=ADMIN).code == 0
+    path = settings.storage_path / f"events_{old_log[1]}.jsonl.gz"
+    path.write_bytes(path.read_bytes()[:-30])
+    result = run_cli("verify")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert f"{path.name}" in result.out and "truncated" in result.out
