@@ -30,7 +30,7 @@ from mfn_tracker.compliance.head import read_head_record
 from mfn_tracker.errors import TrackerError
 from mfn_tracker.privacy import ensure_private_dir
 from mfn_tracker.settings import Settings
-from mfn_tracker.store.layout import list_day_files
+from mfn_tracker.store.layout import DayFile, list_day_files
 from mfn_tracker.store.timestamps import format_ms, now_ms
 from mfn_tracker.store.writer import GENESIS_HASH, EventWriter, line_hash
 
@@ -253,7 +253,9 @@ def _heads(settings: Settings, last: Mapping[str, Any] | None) -> list[tuple[str
     plain = [f for f in list_day_files(storage) if not f.compressed]
     if not plain:
         return []
-    newest = max(plain, key=lambda f: (last_valid_line_seq(f.path), f.day))
+    newest = _head_file(settings, plain) or max(
+        plain, key=lambda f: (last_valid_line_seq(f.path), f.day)
+    )
     out = []
     if last and last.get("file") != newest.path.name:
         closed = storage / str(last.get("file"))
@@ -265,6 +267,17 @@ def _heads(settings: Settings, last: Mapping[str, Any] | None) -> list[tuple[str
     if head is not None:
         out.append(("head", head))
     return out
+
+
+def _head_file(settings: Settings, plain: list[DayFile]) -> DayFile | None:
+    """The day file the writers' head record points at, when the record is current."""
+    head = read_head_record(settings)
+    for day_file in plain:
+        if head is not None and day_file.path.name == head.file:
+            with contextlib.suppress(OSError):
+                if day_file.path.stat().st_size == head.end:
+                    return day_file
+    return None
 
 
 def last_valid_line_seq(path: Path) -> int:
