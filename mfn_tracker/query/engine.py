@@ -237,24 +237,26 @@ def _between(query: Query, since: str, until: str) -> Query:
 
 
 def _hourly(index: Index, first: str | None, last: str | None, width: int) -> Tally:
+    """Sums of the hourly counts of whole hours in [first, last) (None: open ended)."""
     tally = Tally()
-    low = "" if first is None else first[:13]
-    high = "~" if last is None else last[:13]
-    rows = index.conn.execute(
-        "SELECT hour, dim, value, sum(n), sum(dsum), sum(dn) FROM agg "
-        "WHERE hour >= ? AND hour < ? GROUP BY hour, dim, value",
-        (low, high),
-    )
+    hours = ("" if first is None else first[:13], "~" if last is None else last[:13])
+    for bucket, n, dsum, dn in index.conn.execute(
+        "SELECT substr(hour, 1, ?), sum(n), sum(dsum), sum(dn) FROM agg "
+        "WHERE dim = '*' AND hour >= ? AND hour < ? GROUP BY 1",
+        (width, *hours),
+    ):
+        tally.total += n
+        tally.by_bucket[bucket] += n
+        tally.duration_sum += dsum
+        tally.duration_count += dn
     counters = {"type": tally.by_type, "status": tally.by_status, "user": tally.by_user}
     counters["repo"] = tally.by_repo
-    for hour, dim, value, n, dsum, dn in rows:
-        if dim == "*":
-            tally.total += n
-            tally.by_bucket[hour[:width]] += n
-            tally.duration_sum += dsum
-            tally.duration_count += dn
-        else:
-            counters[dim][value] += n
+    for dim, value, n in index.conn.execute(
+        "SELECT dim, value, sum(n) FROM agg WHERE dim != '*' AND hour >= ? AND hour < ? "
+        "GROUP BY dim, value",
+        hours,
+    ):
+        counters[dim][value] += n
     return tally
 
 

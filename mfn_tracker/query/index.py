@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import multiprocessing
 import os
 import sqlite3
 import stat
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mfn_tracker.query.ingest import Parsed, Part, parse_part
 from mfn_tracker.store.layout import DayFile, list_day_files
 from mfn_tracker.store.reader import Problem
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 INDEX_FILE = ".index.sqlite3"
 SCHEMA_VERSION = "2"
@@ -333,6 +334,9 @@ def _parts(fd: int, day_file: DayFile, base: int, start: int, end: int) -> list[
 
 def _parallel(parts: Iterable[Part]) -> Iterator[Parsed]:
     """Parsed parts in order, two worker processes ahead of the caller at most."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     workers = min(2, os.cpu_count() or 1)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         ahead: deque[Future[Parsed]] = deque()
