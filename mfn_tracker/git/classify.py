@@ -9,7 +9,7 @@ re-creates remote-tracking refs (whose reflog still says ``update by push``) is 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mfn_tracker.git.refs import NULL_SHA, Git, short
@@ -30,10 +30,6 @@ class Extra:
     argv: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
 
-    @property
-    def subcommand(self) -> str:
-        return git_subcommand(self.argv)
-
 
 @dataclass(frozen=True)
 class Context:
@@ -41,7 +37,12 @@ class Context:
     user: str
     repo: str
     via_pull: bool = False
+    argv: tuple[str, ...] = ()  # the git command's argv (the shim of its first hook saved it)
     notes: list[str] = field(default_factory=list)  # why something was skipped (debugging)
+
+    @property
+    def subcommand(self) -> str:
+        return git_subcommand(self.argv)
 
 
 def parse_extra(text: str) -> Extra:
@@ -75,6 +76,8 @@ def git_subcommand(argv: Iterable[str]) -> str:
 
 def events_for(markers: list[Marker], ctx: Context) -> list[Event]:
     """Every event one git command produced, in the order git ran the hooks."""
+    argv = next((a for a in (parse_extra(m.extra).argv for m in markers) if a), ())
+    ctx = replace(ctx, argv=argv)
     rewrites = [m for m in markers if m.hook == "post-rewrite"]
     events: list[Event] = []
     clone_done = False
@@ -194,7 +197,7 @@ def _merge(marker: Marker, extra: Extra, ctx: Context) -> Event:
     head = values[0] if values else None
     previous = values[1] if len(values) > 1 else None
     branch = _branch_name(names[0] if names else None)
-    merged = [a for a in _operands(extra.argv) if a]
+    merged = [a for a in _operands(ctx.argv) if a]
     fast_forward = None
     if squash:
         files = list(extra.files)
@@ -265,14 +268,14 @@ def _push_attempt(marker: Marker, extra: Extra, ctx: Context) -> Event:
         remote_url=url,
         refs=refs,
         blocked_by_hook=blocked or None,
-        dry_run=True if "--dry-run" in extra.argv else None,
+        dry_run=True if "--dry-run" in ctx.argv else None,
     )
     event["status"] = "failure" if blocked else "pending"
     return event
 
 
 def _clone_from_checkout(marker: Marker, extra: Extra, ctx: Context) -> Event | None:
-    if not marker.args or marker.args[0] != NULL_SHA or extra.subcommand != "clone":
+    if not marker.args or marker.args[0] != NULL_SHA or ctx.subcommand != "clone":
         return None  # a worktree add also checks out from the null sha: not a clone
     url = ctx.git.remote_url("origin")
     head = marker.args[1] if len(marker.args) > 1 else None
@@ -309,8 +312,7 @@ def _remote_updates(markers: list[Marker]) -> list[_RefUpdate]:
 
 
 def _remote_ref_events(markers: list[Marker], ctx: Context, *, clone_done: bool) -> list[Event]:
-    extra = parse_extra(markers[0].extra)
-    command = extra.subcommand
+    command = ctx.subcommand
     updates = _remote_updates(markers)
     if not updates:
         return []

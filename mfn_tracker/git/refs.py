@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 NULL_SHA = "0" * 40
@@ -29,6 +30,7 @@ _LEAKY = (
     "GIT_REFLOG_ACTION",
 )
 _TIMEOUT = 30.0
+_REFLOG_TAIL = 256 * 1024
 
 
 def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -97,6 +99,8 @@ class Git:
             "core.quotePath=false",
             "show",
             "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
             "--format=%H%x00%P%x00%ae%x00%s%x00",
             "--name-only",
             "-z",
@@ -114,11 +118,33 @@ class Git:
         return Commit(fields[0], tuple(fields[1].split()), fields[2], fields[3], files)
 
     def changed_files(self, old: str, new: str) -> tuple[str, ...]:
-        out = self.run("-c", "core.quotePath=false", "diff", "--name-only", "-z", old, new, "--")
+        args = ["diff", "--no-ext-diff", "--name-only", "-z", old, new, "--"]
+        out = self.run("-c", "core.quotePath=false", *args)
         return tuple(f for f in (out or "").split("\0") if f)
 
     def reflog_message(self, ref: str, new: str) -> str | None:
-        """The reflog message of the entry that set ``ref`` to ``new`` (most recent first)."""
+        """The reflog message of the entry that set ``ref`` to ``new`` (most recent first).
+
+        Read from ``logs/<ref>`` directly: a push of 1,000 refs must not cost 1,000 git runs.
+        """
+        path = self.common_dir / "logs" / ref
+        try:
+            with path.open("rb") as stream:
+                size = stream.seek(0, os.SEEK_END)
+                stream.seek(max(0, size - _REFLOG_TAIL))
+                tail = stream.read().decode("utf-8", "surrogateescape")
+        except FileNotFoundError:
+            return self._reflog_message_by_git(ref, new)
+        except OSError:
+            return None
+        for line in reversed(tail.splitlines()):
+            head, _, message = line.partition("\t")
+            fields = head.split(" ", 2)
+            if len(fields) == 3 and fields[1] == new:
+                return message
+        return None
+
+    def _reflog_message_by_git(self, ref: str, new: str) -> str | None:
         out = self.run("reflog", "show", "-n", "20", "--format=%H %gs", ref, "--")
         for line in (out or "").splitlines():
             sha, _, message = line.partition(" ")
@@ -134,6 +160,7 @@ class Git:
         out = self.run("rev-parse", "--show-toplevel")
         return out.strip() if out else None
 
+    @cached_property
     def common_dir(self) -> Path:
         out = self.run("rev-parse", "--path-format=absolute", "--git-common-dir")
         return Path(out.strip()) if out else self.git_dir

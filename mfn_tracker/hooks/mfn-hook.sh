@@ -25,10 +25,17 @@ mfn_stdin=
 case $mfn_hook in
 pre-push | post-rewrite | reference-transaction)
     mfn_stdin=1
-    while IFS= read -r mfn_l || [ -n "$mfn_l" ]; do
+    mfn_n=0
+    while [ $mfn_n -lt 8 ] && IFS= read -r mfn_l; do
         mfn_in="$mfn_in$mfn_l
 "
+        mfn_n=$((mfn_n + 1))
     done
+    if [ $mfn_n -eq 8 ]; then # a big fetch or push: let cat take the rest in one go
+        mfn_l=$(cat)
+        [ -z "$mfn_l" ] || mfn_in="$mfn_in$mfn_l
+"
+    fi
     ;;
 esac
 
@@ -57,19 +64,38 @@ mfn_fail() {
         printf '%s %s: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$mfn_hook" "$1" >"$mfn_gd/mfn-tracker-last-error"
 }
 
+mfn_head() {
+    # HEAD's sha and branch from the files a commit just wrote: no git process on the hot path.
+    mfn_gd=${GIT_DIR:-.git}
+    if [ -f "$mfn_gd" ]; then
+        IFS= read -r mfn_l <"$mfn_gd" || return 1
+        mfn_gd=${mfn_l#gitdir: }
+    fi
+    IFS= read -r mfn_l <"$mfn_gd/HEAD" || return 1
+    case $mfn_l in
+    "ref: refs/heads/"*) mfn_ref=${mfn_l#ref: } ;;
+    *) return 1 ;;
+    esac
+    mfn_cd=$mfn_gd
+    if [ -f "$mfn_gd/commondir" ]; then
+        IFS= read -r mfn_l <"$mfn_gd/commondir" || return 1
+        case $mfn_l in /*) mfn_cd=$mfn_l ;; *) mfn_cd=$mfn_gd/$mfn_l ;; esac
+    fi
+    IFS= read -r mfn_l <"$mfn_cd/$mfn_ref" || return 1
+    case $mfn_l in *[!0-9a-f]* | "") return 1 ;; esac
+    mfn_extra="$mfn_l
+${mfn_ref#refs/heads/}"
+}
+
 mfn_record() {
     mfn_extra=
     case $mfn_hook in
-    post-commit) mfn_extra=$(git rev-parse HEAD --abbrev-ref HEAD 2>/dev/null) ;;
+    post-commit) mfn_head 2>/dev/null || mfn_extra=$(git rev-parse HEAD --abbrev-ref HEAD 2>/dev/null) ;;
     post-merge) mfn_extra=$(git rev-parse HEAD ORIG_HEAD --abbrev-ref HEAD 2>/dev/null) ;;
     pre-push) mfn_extra=$mfn_status ;; # the previous pre-push hook's verdict
     esac
     case "$mfn_hook:$1:$mfn_in" in
-    reference-transaction:*:*" refs/remotes/"* | post-checkout:0000000000000000000000000000000000000000:* | post-merge:* | pre-push:*)
-        # Which git command this is (push, fetch, clone, gc...): its argv, one per line.
-        mfn_extra="$mfn_extra
-mfn-cmdline
-$(tr '\0' '\n' </proc/$PPID/cmdline 2>/dev/null)" ;;
+    reference-transaction:*:*" refs/remotes/"* | post-checkout:0000000000000000000000000000000000000000:*) ;;
     reference-transaction:* | post-checkout:*) return 0 ;; # local refs, branch switches: noise
     esac
     case "$mfn_hook:$1" in
@@ -81,10 +107,23 @@ $(git -c core.quotePath=false diff --cached --name-only 2>/dev/null)" ;;
     [ -x "$mfn_py" ] || { mfn_fail "interpreter $mfn_py is missing: reinstall the hooks"; return 0; }
     mfn_dir="$mfn_storage/.pending"
     [ -d "$mfn_dir" ] || mkdir -m 700 "$mfn_storage" "$mfn_dir" 2>/dev/null
+    # One recorder per git command: later hooks of the same git process only add a marker.
+    mfn_lead=1
+    for mfn_f in "$mfn_dir/$PPID".*; do
+        [ -e "$mfn_f" ] && mfn_lead=
+        break
+    done
+    if [ -n "$mfn_lead" ] && [ "$mfn_hook" != post-commit ] && [ "$mfn_hook" != post-rewrite ]; then
+        # Which git command this is (push, fetch, clone, gc...): its argv, one per line.
+        mfn_extra="$mfn_extra
+mfn-cmdline
+$(tr '\0' '\n' </proc/$PPID/cmdline 2>/dev/null)"
+    fi
     mfn_m="$mfn_dir/$PPID.$$.$mfn_hook"
     if printf 'mfn1\0%s\0%s\0%s\0' "$PWD" "$mfn_extra" "$#" >"$mfn_m" &&
         { [ $# -eq 0 ] || printf '%s\0' "$@" >>"$mfn_m"; } &&
         printf '%s\0' "$mfn_in" >>"$mfn_m"; then
+        [ -n "$mfn_lead" ] || return 0
         @ENV@ "$mfn_py" -I -S -c "$mfn_boot" marker "$mfn_m" </dev/null >/dev/null 2>&1 &
         printf '%s\0' "$!" >>"$mfn_m" || mfn_fail "cannot complete marker $mfn_m"
     else

@@ -306,3 +306,21 @@ def test_nothing_recorded_for_local_noise(world: tuple[Path, Path, Path, Recorde
     git(alice, "stash", "list")
     assert rec.new() == []
     assert pending_markers(rec.storage) == []
+
+
+def test_a_big_fetch_is_one_event(world: tuple[Path, Path, Path, Recorded]) -> None:
+    """Thousands of refs arrive in batches: still one event, cut to the line limit if needed."""
+    _, alice, bob, rec = world
+    sha = head(alice)
+    refs = "".join(f"create refs/heads/b{n:04d} {sha}\n" for n in range(300))
+    git(alice, "update-ref", "--stdin", input=refs)
+    git(alice, "push", "-q", "origin", "refs/heads/*:refs/heads/*")
+    rec.new()
+    result = git_run(bob, "fetch", "-q")
+    assert (result.returncode, result.stderr) == (0, "")
+    event = only(rec.new(), "fetch")
+    assert event["metadata"]["remote"] == "origin"
+    refs_seen = event["metadata"]["refs"]
+    assert event["metadata"]["truncated"] is True  # 300 refs do not fit in 16 KiB
+    assert len(refs_seen) < 300
+    assert event["action_description"] == "Fetch from origin: 300 refs updated"
