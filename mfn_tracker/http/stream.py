@@ -56,6 +56,58 @@ def sse_message(event: dict[str, Any]) -> bytes:
     return b"id: %d\nevent: event\ndata: %s\n\n" % (int(event.get("seq", 0)), data)
 
 
+class _Feed:
+    """The follow loop's thread and the queue it fills; ``stop`` ends both."""
+
+    def __init__(self, settings: Settings, query: Query, *, count: int, after: int | None) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=10_000)
+        self.stop = threading.Event()
+        self.lagging = threading.Event()
+        self.settings = settings
+        self.query = replace(query, until=None, limit=None, cursor=None)
+        self.count = count
+        self.after = after
+
+    def start(self, slots: StreamSlots) -> None:
+        def run() -> None:
+            try:
+                self._pump()
+            finally:
+                self._put(_END)
+                slots.give()
+
+        threading.Thread(target=run, name="mfn-tracker-sse", daemon=True).start()
+
+    def _pump(self) -> None:
+        try:
+            events = tail_events(
+                self.settings, self.query, count=self.count, follow=True, stop=self.stop.is_set
+            )
+            for event in events:
+                if self.after is None or int(event.get("seq", 0)) > self.after:
+                    self._put(event)
+        except TrackerError as exc:
+            log.error("mfn-tracker: event stream stopped: %s", exc)
+            self._put(exc)
+        except Exception as exc:  # a bug: end this stream, keep the server
+            log.exception("mfn-tracker: event stream failed")
+            self._put(exc)
+
+    def _put(self, item: object) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self._deliver, item)
+        except RuntimeError:  # the event loop is closed: the server is gone
+            self.stop.set()
+
+    def _deliver(self, item: object) -> None:  # on the event loop
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:  # a client this slow reconnects with Last-Event-ID
+            self.lagging.set()
+            self.stop.set()
+
+
 async def event_stream(
     settings: Settings,
     query: Query,
@@ -67,49 +119,31 @@ async def event_stream(
 ) -> AsyncIterator[bytes]:
     """Yield SSE bytes: the ``last`` newest matching events, or those after seq ``after``, then
     every new one. ``query`` is scoped already. Ends when the client leaves."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue(maxsize=10_000)
-    stop = threading.Event()
-    live = replace(query, until=None, limit=None, cursor=None)
-
-    def put(item: object) -> None:
-        loop.call_soon_threadsafe(queue.put_nowait, item)
-
-    def pump() -> None:
-        try:
-            count = RESUME_WINDOW if after is not None else last
-            for event in tail_events(settings, live, count=count, follow=True, stop=stop.is_set):
-                if after is None or int(event.get("seq", 0)) > after:
-                    put(event)
-        except TrackerError as exc:
-            log.error("mfn-tracker: event stream stopped: %s", exc)
-            put(exc)
-        except Exception as exc:  # a bug: end this stream, keep the server
-            log.exception("mfn-tracker: event stream failed")
-            put(exc)
-        finally:
-            put(_END)
-            slots.give()
-
     if not slots.take():  # checked before the response too; this is the binding check
-        yield b'event: error\ndata: {"detail": "too many open streams"}\n\n'
+        yield _error("too many open streams")
         return
-    thread = threading.Thread(target=pump, name="mfn-tracker-sse", daemon=True)
-    thread.start()
+    feed = _Feed(settings, query, count=RESUME_WINDOW if after is not None else last, after=after)
+    feed.start(slots)
     try:
         yield b": stream open\n\n"
         while True:
+            if feed.lagging.is_set() and feed.queue.empty():
+                yield _error("client too slow; reconnect")
+                return
             try:
-                item = await asyncio.wait_for(queue.get(), keepalive)
+                item = await asyncio.wait_for(feed.queue.get(), keepalive)
             except asyncio.TimeoutError:
                 yield b": keepalive\n\n"
                 continue
-            if item is _END:
-                return
             if isinstance(item, Exception):
-                yield b'event: error\ndata: {"detail": "event stream stopped"}\n\n'
+                yield _error("event stream stopped")
+            if item is _END or isinstance(item, Exception):
                 return
             if isinstance(item, dict):
                 yield sse_message(item)
     finally:
-        stop.set()
+        feed.stop.set()
+
+
+def _error(detail: str) -> bytes:
+    return b"event: error\ndata: %s\n\n" % orjson.dumps({"detail": detail})
