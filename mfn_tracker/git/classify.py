@@ -89,7 +89,7 @@ def events_for(markers: list[Marker], ctx: Context) -> list[Event]:
             events.extend(_rewrite(marker, extra, ctx))
         elif marker.hook == "post-merge":
             events.append(_merge(marker, extra, ctx))
-        elif marker.hook == "pre-push":
+        elif marker.hook == "pre-push" and "--dry-run" not in ctx.argv:
             events.append(_push_attempt(marker, extra, ctx))
         elif marker.hook == "post-checkout" and not clone_done:
             event = _clone_from_checkout(marker, extra, ctx)
@@ -268,7 +268,6 @@ def _push_attempt(marker: Marker, extra: Extra, ctx: Context) -> Event:
         remote_url=url,
         refs=refs,
         blocked_by_hook=blocked or None,
-        dry_run=True if "--dry-run" in ctx.argv else None,
     )
     event["status"] = "failure" if blocked else "pending"
     return event

@@ -284,6 +284,11 @@ def test_status_via_cli(repos: tuple[Path, Path], storage: Path) -> None:
     assert f"storage: {storage}" in result.out
     assert "runs previous hook: script" in result.out
     assert "last error: none" in result.out
+    removed = run_cli("hooks", "uninstall", "--repo", str(work))
+    assert removed.code == 0, removed.err
+    assert "post-merge" in removed.out and "restored" in removed.out
+    assert (work / ".git" / "hooks" / "post-merge").read_text() == "#!/bin/sh\nexit 0\n"
+    assert not (work / ".git" / "hooks" / "post-commit").exists()
     bad = run_cli("hooks", "status", "--repo", str(work.parent))
     assert bad.code == 1
     assert bad.err.startswith("mfn-tracker: error: not a git repository")

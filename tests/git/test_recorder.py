@@ -119,9 +119,12 @@ def test_push_accepted_then_rejected(world: tuple[Path, Path, Path, Recorded]) -
     rec.new()
     result = git_run(bob, "push", "-q", "origin", "main")
     assert result.returncode != 0  # non-fast-forward: git rejects it
-    events = rec.new()
-    assert all(e["status"] != "success" for e in events), events
-    assert [e["event_type"] for e in events] in ([], ["push"])
+    event = only(rec.new(), "push")  # the attempt, and no false success
+    assert event["status"] == "pending"
+    assert event["metadata"]["refs"][0]["new"] == head(bob)
+
+    git(bob, "push", "-q", "--dry-run", "origin", "HEAD:refs/heads/dry")
+    assert rec.new() == []  # a dry run sends nothing: not an attempt
 
 
 def test_push_rejected_by_the_remote_leaves_no_success(
