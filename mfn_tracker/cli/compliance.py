@@ -82,9 +82,10 @@ def _progress(
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option(
     "--public-key",
-    "public_key",
+    "public_keys",
+    multiple=True,
     type=click.Path(dir_okay=False),
-    help="Check checkpoint signatures with this Ed25519 public key (PEM).",
+    help="Trust checkpoints signed with this Ed25519 public key (PEM); repeatable.",
 )
 @click.option(
     "--checkpoint",
@@ -99,7 +100,7 @@ def verify(
     since: str | None,
     until: str | None,
     fmt: str,
-    public_key: str | None,
+    public_keys: tuple[str, ...],
     checkpoints: tuple[str, ...],
 ) -> None:
     """Check every line: JSON, seq, the hash chain, time order, checkpoints; exit 1 on findings.
@@ -110,11 +111,11 @@ def verify(
 
     settings = load_settings()
     days = day_range(date_=date_, since=since, until=until)
-    key = _read_file(public_key, "public key") if public_key else None
+    keys = [_read_file(path, "public key") for path in public_keys]
     extra = _checkpoint_records(checkpoints)
     with _progress(settings, days) as on_progress:
         report = verify_log(
-            settings, days=days, public_key=key, extra_checkpoints=extra, on_progress=on_progress
+            settings, days=days, public_keys=keys, extra_checkpoints=extra, on_progress=on_progress
         )
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))

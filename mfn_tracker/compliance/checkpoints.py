@@ -413,58 +413,107 @@ def export_latest(settings: Settings) -> dict[str, Any]:
 
 
 def _claims(
-    checker: _Checker, settings: Settings, extra: Sequence[Mapping[str, Any]]
+    checker: _Checker, known: Sequence[Mapping[str, Any]]
 ) -> list[tuple[dict[str, Any], str, int | None]]:
-    """(checkpoint, where it came from, line) from the log, the local store and the caller."""
+    """(checkpoint, where it came from, line): the log's own, then those known from elsewhere."""
     out: list[tuple[dict[str, Any], str, int | None]] = []
     for scan in checker.scans:
-        for line, event in scan.special:
+        for line, event in sorted(scan.special, key=lambda item: item[1].get("seq", 0)):
             meta = event.get("metadata")
             if event.get("event_type") == "checkpoint" and isinstance(meta, dict):
                 cp = meta.get("checkpoint")
                 if isinstance(cp, dict):
                     out.append((cp, scan.day_file.path.name, line))
-    for record in [*local_checkpoints(settings), *extra]:
+    for record in known:
         cp = record.get("checkpoint", record)
         if isinstance(cp, dict):
-            out.append((cp, str(store_path(settings)), None))
+            out.append((cp, "checkpoint store", None))
     return out
+
+
+def trusted_keys(
+    settings: Settings, public_keys: Sequence[bytes]
+) -> tuple[dict[str, Ed25519PublicKey], bool]:
+    """Keys by id, and whether the reviewer named them (else: this installation's own key)."""
+    if public_keys:
+        keys = [load_public_key(pem) for pem in public_keys]
+        return {key_id(k): k for k in keys}, True
+    with contextlib.suppress(TrackerError, ValueError, OSError):
+        own = load_public_key(public_key_pem(settings))
+        return {key_id(own): own}, False
+    return {}, False
 
 
 def check_claims(
     settings: Settings,
     checker: _Checker,
     *,
-    public_key: bytes | None,
-    extra: Sequence[Mapping[str, Any]] = (),
+    public_keys: Sequence[bytes] = (),
+    known: Sequence[Mapping[str, Any]] = (),
 ) -> None:
-    """Hold the log to every checkpoint it, the local store or the caller knows of."""
-    claims = _claims(checker, settings, extra)
+    """Hold the log to every checkpoint it, the local store or the reviewer knows of.
+
+    A claim can only add findings, never hide one; still, only signed claims count when a key
+    is known (a forged claim must not raise false alarms), and with keys named by the reviewer
+    a checkpoint under any other key is itself a finding.
+    """
+    claims = _claims(checker, known)
     report = checker.report
     report.checkpoints = len({checkpoint_hash(cp) for cp, _, _ in claims})
     if not claims:
         return
-    public = None
-    if public_key is not None:
-        public = load_public_key(public_key)
-    else:
-        with contextlib.suppress(TrackerError, ValueError):
-            public = load_public_key(public_key_pem(settings))
-    report.checkpoints_signed = public is not None
-    if public is None:
+    keys, named = trusted_keys(settings, public_keys)
+    report.checkpoints_signed = bool(keys)
+    if not keys:
         report.notes.append("checkpoint signatures not checked: no public key (--public-key)")
     seen: set[str] = set()
+    other = 0
+    previous: dict[str, tuple[str, str]] = {}  # key id -> (hash, where) of the last in-log one
     for cp, origin, line in claims:
         digest = checkpoint_hash(cp)
         if digest in seen:
             continue
         seen.add(digest)
-        if public is not None and not signature_ok(cp, public):
-            checker.add(
-                "bad-signature", origin, line, "checkpoint signature does not verify with the key"
-            )
+        kid = str(cp.get("key_id", ""))
+        if keys and kid not in keys:
+            if named:
+                checker.add(
+                    "bad-signature", origin, line, f"checkpoint signed by unknown key {kid}"
+                )
+            else:
+                other += 1
             continue
+        if keys and not signature_ok(cp, keys[kid]):
+            checker.add("bad-signature", origin, line, "checkpoint signature does not verify")
+            continue
+        if line is not None:
+            _check_sequence(checker, cp, previous.get(kid), origin, line)
+            previous[kid] = (digest, f"{origin}:{line}")
         _check_claim(checker, cp)
+    if other:
+        report.notes.append(f"{other} checkpoint(s) by other keys not checked (--public-key)")
+
+
+def _check_sequence(
+    checker: _Checker,
+    cp: Mapping[str, Any],
+    before: tuple[str, str] | None,
+    origin: str,
+    line: int,
+) -> None:
+    """Checkpoints chain: each names the one before it (a fresh series starts from zeros)."""
+    prev = cp.get("prev_checkpoint")
+    if before is None or prev == before[0]:
+        return
+    if prev == GENESIS_HASH:
+        checker.report.notes.append(f"a new checkpoint series starts at {origin}:{line}")
+        return
+    checker.add(
+        "deleted",
+        origin,
+        line,
+        f"the checkpoint before this one ({before[1]}) is not the one it names: one is missing",
+    )
 
 
 def _check_claim(checker: _Checker, cp: Mapping[str, Any]) -> None:

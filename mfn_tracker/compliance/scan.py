@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ _CHUNK = 8 * 1024 * 1024
 _SPECIAL_TYPES = frozenset({"checkpoint", "retention"})
 WRITER_PREFIX = b'{"system_event":true,"event_id":"'
 _MAX_DISORDER = 100
+_RETRY_SECONDS = 0.02
 
 
 @dataclass
@@ -71,6 +73,8 @@ def _open(day_file: DayFile) -> tuple[IO[bytes], IO[bytes], int, int | None]:
     """(stream, raw file, size, raw fd of a plain file for re-reading a line being written)."""
     try:
         fd = os.open(day_file.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
     except OSError as exc:
         raise TrackerError(f"cannot read {day_file.path}: {exc.strerror}") from None
     size = os.fstat(fd).st_size
@@ -98,7 +102,14 @@ def scan_file(  # noqa: PLR0912, PLR0915 - one tight loop, kept in one frame on 
 ) -> FileScan:
     """Read one day file once and summarise its linked runs, bad lines and special events."""
     result = FileScan(day_file, index)
-    stream, raw, result.size, fd = _open(day_file)
+    try:
+        stream, raw, result.size, fd = _open(day_file)
+    except FileNotFoundError:  # retention compressed it since the listing: read that copy
+        twin = DayFile(day_file.day, day_file.path.with_name(day_file.path.name + ".gz"), True)
+        if day_file.compressed or not twin.path.exists():
+            raise TrackerError(f"{day_file.path} vanished while being verified") from None
+        result.day_file = day_file = twin
+        stream, raw, result.size, fd = _open(day_file)
     read = _reader(stream, result)
     loads = orjson.loads
     sha = hashlib.sha256
@@ -107,7 +118,7 @@ def scan_file(  # noqa: PLR0912, PLR0915 - one tight loop, kept in one frame on 
     seg: Segment | None = None
     last_seq, last_hash, last_ts, last_prev = -1, "", "", ""
     line_no = line_no_last = 0
-    consumed = 0
+    retries = 3
     carry = b""
 
     def bad(line: bytes, *, complete: bool) -> None:
@@ -117,13 +128,11 @@ def scan_file(  # noqa: PLR0912, PLR0915 - one tight loop, kept in one frame on 
         while True:
             chunk = read()
             if not chunk:
-                if carry and fd is not None:  # a writer may be appending this very line now
-                    more = os.pread(fd, len(carry) + 1, consumed)
-                    if more.endswith(b"\n") and len(more) == len(carry) + 1:
-                        chunk, carry = more, b""
-                if not chunk:
-                    break
-            consumed += len(chunk)
+                if carry and fd is not None and retries:  # a writer may be mid-line right now
+                    retries -= 1
+                    time.sleep(_RETRY_SECONDS)
+                    continue
+                break
             lines = (carry + chunk).split(b"\n") if carry else chunk.split(b"\n")
             carry = lines.pop()
             for line in lines:

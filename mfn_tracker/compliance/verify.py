@@ -126,12 +126,16 @@ def verify_log(
     settings: Settings,
     *,
     days: tuple[str, str] | None = None,
-    public_key: bytes | None = None,
+    public_keys: Sequence[bytes] = (),
     extra_checkpoints: Sequence[Mapping[str, Any]] = (),
     on_progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Check every line of the day files in ``days`` (inclusive, YYYY-MM-DD), or of all."""
-    head = read_head_record(settings)  # before the files: they only grow meanwhile
+    from mfn_tracker.compliance.checkpoints import check_claims, local_checkpoints
+
+    # Read what claims the log's extent before the files: they only grow meanwhile.
+    head = read_head_record(settings)
+    known = [*local_checkpoints(settings), *extra_checkpoints]
     files = select_files(settings.storage_path, days)
     report = VerifyReport(files=[f.path.name for f in files])
     scans = scan_files(files, on_progress=on_progress)
@@ -141,9 +145,7 @@ def verify_log(
     if head is not None:
         checker.check_head(head)
     checker.check_retention()
-    from mfn_tracker.compliance.checkpoints import check_claims
-
-    check_claims(settings, checker, public_key=public_key, extra=extra_checkpoints)
+    check_claims(settings, checker, public_keys=public_keys, known=known)
     report.findings.sort(key=lambda f: (f.file, f.line or 0))
     return report
 

@@ -130,7 +130,7 @@ def test_forged_checkpoint_fails_its_signature(settings: Settings, tmp_path: Pat
     os.unlink(settings.config_dir / "checkpoints.jsonl")
     _write(settings, 2)
     create_checkpoint(settings)
-    report = verify(settings, public_key=pub.read_bytes())
+    report = verify(settings, public_keys=[pub.read_bytes()])
     assert [k for k, _, _ in kinds(report)] == ["bad-signature"]
 
 
@@ -182,3 +182,50 @@ def test_keygen_refuses_to_replace_a_key(settings: Settings) -> None:
     assert run_cli("checkpoint", "keygen").code == 0
     result = run_cli("checkpoint", "keygen")
     assert result.code == 1 and "--force" in result.err
+
+
+def test_hidden_checkpoint_breaks_the_checkpoint_chain(settings: Settings) -> None:
+    make_log(settings)
+    create_checkpoint(settings)
+    _write(settings, 2)
+    create_checkpoint(settings)
+    _write(settings, 2)
+    create_checkpoint(settings)
+    # The attacker drops the middle checkpoint event and re-chains the lines after it.
+    today = _today_file(settings)
+    lines = lines_of(today)
+    kinds_of = [event(line)["event_type"] for line in lines]
+    middle = [i for i, k in enumerate(kinds_of) if k == "checkpoint"][1]
+    prev = event(lines[middle])["prev"]
+    out = lines[:middle]
+    for line in lines[middle + 1 :]:
+        record = event(line)
+        record.update(seq=record["seq"] - 1, prev=prev)
+        new = json.dumps(record, separators=(",", ":")).encode()
+        prev = hashlib.sha256(new).hexdigest()
+        out.append(new)
+    write_lines(today, out)
+    os.unlink(settings.storage_path / CHAIN_FILE)
+    os.unlink(settings.config_dir / "checkpoints.jsonl")
+    found = kinds(verify(settings))
+    assert ("deleted", today.name) in [(k, f) for k, f, _ in found], found
+    assert {k for k, _, _ in found} <= {"deleted", "rewritten"}  # the later claim moved too
+
+
+def test_checkpoints_of_another_key_are_skipped_unless_keys_are_named(
+    settings: Settings, tmp_path: Path
+) -> None:
+    make_log(settings)
+    create_checkpoint(settings)
+    pub, _ = _export(tmp_path)
+    os.rename(settings.config_dir / "checkpoint.key", tmp_path / "first.key")
+    _write(settings, 1)
+    create_checkpoint(settings)  # a second key (another user's config dir, say)
+    report = verify(settings)
+    assert report.ok and any("other keys" in n for n in report.notes)
+    second = tmp_path / "second.pem"
+    second.write_text(run_cli("checkpoint", "public-key").out)
+    assert verify(settings, public_keys=[pub.read_bytes(), second.read_bytes()]).ok
+    assert [k for k, _, _ in kinds(verify(settings, public_keys=[pub.read_bytes()]))] == [
+        "bad-signature"
+    ]

@@ -235,3 +235,52 @@ def test_bad_range_is_a_usage_error(settings: Settings) -> None:
     assert result.code == 2 and "invalid date" in result.err
     result = run_cli("verify", "--since", "2026-11-22", "--until", "2026-11-20")
     assert result.code == 2
+
+
+def test_verify_while_writers_append_finds_nothing(settings: Settings) -> None:
+    import subprocess
+    import sys
+
+    make_log(settings)
+    code = (
+        "from mfn_tracker.settings import load_settings\n"
+        "from mfn_tracker.store.writer import EventWriter\n"
+        "w = EventWriter(load_settings())\n"
+        "for i in range(3000):\n"
+        "    w.write({'event_type': 'comment', 'user_id': 'w', 'action_description': 'x' * 300})\n"
+    )
+    writer = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        reports = []
+        while writer.poll() is None:
+            reports.append(verify(settings))
+        reports.append(verify(settings))
+    finally:
+        writer.wait(timeout=120)
+    assert writer.returncode == 0
+    assert all(r.ok for r in reports), [r.findings for r in reports if not r.ok]
+    assert reports[-1].last_seq == 24 + 3000 and len(reports) >= 2
+
+
+def test_random_damage_is_always_found_and_never_crashes(settings: Settings) -> None:
+    import random
+
+    paths = make_log(settings)
+    pristine = {p: p.read_bytes() for p in paths}
+    rng = random.Random(6)
+    for _ in range(60):
+        path = rng.choice(paths)
+        data = bytearray(pristine[path])
+        at = rng.randrange(len(data))
+        how = rng.choice(["flip", "cut", "copy"])
+        if how == "flip":
+            data[at] ^= 1 << rng.randrange(8)
+        elif how == "cut":
+            del data[at : at + rng.randrange(1, 400)]
+        else:
+            data[at:at] = data[at : at + rng.randrange(1, 400)]
+        path.write_bytes(bytes(data))
+        report = verify(settings)
+        assert not report.ok, (how, path.name, at)
+        path.write_bytes(pristine[path])
+    assert verify(settings).ok
