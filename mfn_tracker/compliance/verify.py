@@ -182,6 +182,7 @@ class _Checker:
             and isinstance(ev["metadata"].get("checkpoint"), dict)
         }  # day files the log itself says existed
         self.explained: set[tuple[int, int]] = set()  # (file, line) accounted for
+        self._outside_loaded = False  # retention events outside a range: read only if needed
         self.max_seq = 0
         self.last_hash = GENESIS_HASH
 
@@ -217,7 +218,7 @@ class _Checker:
         return need > last
 
     def _all_retention(self) -> list[RetentionRecord]:
-        if self.ranged and not getattr(self, "_outside_loaded", False):
+        if self.ranged and not self._outside_loaded:
             self._outside_loaded = True
             self.retention.extend(_retention_outside(self.settings, set(self.names)))
         return self.retention
@@ -240,7 +241,7 @@ class _Checker:
             if gap == 0:
                 if seg.first_prev != cur_hash:
                     nxt = segs[index + 1] if index + 1 < len(segs) else None
-                    self._mismatch(cur, seg, nxt, skip)
+                    self._mismatch(cur, seg, nxt)
                 elif seg.file in max_pos and seg.start_line < max_pos[seg.file]:
                     self.add(
                         "reordered",
@@ -301,9 +302,7 @@ class _Checker:
                         last.last_seq,
                     )
 
-    def _mismatch(
-        self, cur: Segment | None, seg: Segment, nxt: Segment | None, skip: set[int]
-    ) -> None:
+    def _mismatch(self, cur: Segment | None, seg: Segment, nxt: Segment | None) -> None:
         """Consecutive seq, wrong prev: a line was changed after its successor was written."""
         if cur is None:
             self.add(
