@@ -55,8 +55,12 @@ def _detach() -> None:
         signal.signal(sig, signal.SIG_IGN)
 
 
-def wait_for_exit(pid: int, timeout: float = _MAX_WAIT_SECONDS) -> None:
-    """Block until process ``pid`` has exited (pidfd when the kernel has it, else polling)."""
+def wait_for_exit(pid: int, *, announced: float, timeout: float = _MAX_WAIT_SECONDS) -> None:
+    """Block until process ``pid`` has exited (pidfd when the kernel has it, else polling).
+
+    ``announced`` is when its hook wrote the marker: a process that started later is another
+    one that got the same pid, and is not waited for.
+    """
     try:
         fd = os.pidfd_open(pid)
     except ProcessLookupError:
@@ -67,9 +71,21 @@ def wait_for_exit(pid: int, timeout: float = _MAX_WAIT_SECONDS) -> None:
             time.sleep(0.005)
         return
     try:
-        select.select([fd], [], [], timeout)
+        if not _started_after(pid, announced + 2):
+            select.select([fd], [], [], timeout)
     finally:
         os.close(fd)
+
+
+def _started_after(pid: int, when: float) -> bool:
+    """Did process ``pid`` start after ``when`` (epoch seconds)? False when unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        with open("/proc/stat") as stat:
+            boot = next(int(line.split()[1]) for line in stat if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK") > when
+    except (OSError, ValueError, IndexError, StopIteration):
+        return False
 
 
 def record_marker(path: Path) -> None:
@@ -81,7 +97,11 @@ def record_marker(path: Path) -> None:
     named = parse_name(path.name)
     if named is None:
         return
-    wait_for_exit(named[0])
+    try:
+        announced = path.stat().st_mtime
+    except OSError:
+        return  # already written by another recorder of the same git command
+    wait_for_exit(named[0], announced=announced)
     storage = path.parent.parent
     with pending_lock(storage):
         order = dict.fromkeys(m.git_pid for m in list_markers(storage))
@@ -106,7 +126,7 @@ def record_direct(path: Path, cwd: str, extra: str, args: tuple[str, ...], stdin
     if named is None:
         return
     git_pid, shim_pid, hook = named
-    wait_for_exit(git_pid)
+    wait_for_exit(git_pid, announced=time.time())
     fields = [b"mfn1", cwd.encode(), extra.encode(), str(len(args)).encode()]
     data = b"\0".join([*fields, *(a.encode("utf-8", "surrogateescape") for a in args)])
     data += b"\0" + stdin.encode("utf-8", "surrogateescape") + b"\0"

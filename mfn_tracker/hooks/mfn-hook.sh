@@ -10,9 +10,10 @@ mfn_boot=@BOOT@
 mfn_orig="${0%/*}/$mfn_hook.mfn-orig"
 mfn_guard="$mfn_hook:$PWD"
 
-# Reached again through another tool's chain (e.g. pre-commit's <hook>.legacy): record once.
+# Reached again through another tool's chain (our shim -> tool -> our older copy): the outer
+# shim records and runs <hook>.mfn-orig; doing either again would double it or loop.
+[ "${MFN_TRACKER_HOOK-}" = "$mfn_guard" ] && exit 0
 mfn_rec=1
-[ "${MFN_TRACKER_HOOK-}" = "$mfn_guard" ] && mfn_rec=
 case $mfn_hook in
 reference-transaction) [ "$1" = committed ] || mfn_rec= ;;
 esac

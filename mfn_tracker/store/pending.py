@@ -149,12 +149,19 @@ def dead_groups(markers: list[Marker]) -> dict[int, list[Marker]]:
 
 
 @contextmanager
-def pending_lock(storage: Path) -> Iterator[None]:
-    """Serialize claiming markers (recorders and readers) with a flock on ``.pending`` itself."""
+def pending_lock(storage: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """Serialize claiming markers (recorders and readers) with a flock on ``.pending`` itself.
+
+    Yields whether the lock is held (always, when ``blocking``).
+    """
     fd = os.open(pending_dir(storage), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
     finally:
         os.close(fd)
 
@@ -172,17 +179,20 @@ def wait_for_pending(storage: Path, *, timeout: float = 2.0) -> None:
             return
         dead = dead_groups(markers)
         if dead:
-            _claim_lost(storage)
-            if sum(len(g) for g in dead.values()) == len(markers):
+            claimed = _claim_lost(storage)
+            if claimed and sum(len(g) for g in dead.values()) == len(markers):
                 return  # nothing left to wait for (losses this reader could not record stay)
         if time.monotonic() >= deadline:
             return
         time.sleep(_POLL)
 
 
-def _claim_lost(storage: Path) -> None:
+def _claim_lost(storage: Path) -> bool:
+    """Record and remove markers of dead recorders; False when the lock was busy."""
     try:
-        with pending_lock(storage):
+        with pending_lock(storage, blocking=False) as held:
+            if not held:
+                return False  # a recorder is writing now: look again on the next round
             for group in dead_groups(list_markers(storage)).values():
                 try:
                     owner = os.stat(group[0].path, follow_symlinks=False).st_uid
@@ -193,7 +203,8 @@ def _claim_lost(storage: Path) -> None:
                         with suppress(OSError):
                             os.unlink(marker.path)
     except OSError:
-        return
+        return True
+    return True
 
 
 def _record_loss(storage: Path, group: list[Marker], owner_uid: int) -> bool:

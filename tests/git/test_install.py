@@ -200,18 +200,21 @@ def test_pre_commit_installed_after_us_records_once(
 def test_our_shim_reached_twice_through_a_chain_records_once(
     repos: tuple[Path, Path], storage: Path
 ) -> None:
+    """our shim -> the hook it chains -> an older copy of our shim: one event, no loop."""
     _, work = repos
     hooks = work / ".git" / "hooks"
-    install(work)
-    # A tool wraps our shim and then we are installed again: our shim -> tool -> our old shim.
-    shutil.copy2(hooks / "post-commit", hooks / "post-commit.legacy")
+    log = work.parent / "wrapper.log"
     (hooks / "post-commit").write_text(
-        '#!/bin/sh\nexec "$(dirname "$0")/post-commit.legacy" "$@"\n# generic wrapper\n'
+        f'#!/bin/sh\necho wrapper >> {log}\nexec "$(dirname "$0")/post-commit.legacy" "$@"\n'
     )
     (hooks / "post-commit").chmod(0o755)
+    install(work)
+    assert (hooks / "post-commit.mfn-orig").read_text().startswith("#!/bin/sh\necho wrapper")
+    shutil.copy2(hooks / "post-commit", hooks / "post-commit.legacy")
     rec = Recorded(storage)
     commit(work, "once", {"c": "1\n"})
     assert rec.types() == ["commit"]
+    assert log.read_text() == "wrapper\n"
     assert pending_markers(storage) == []
 
 
