@@ -327,3 +327,29 @@ def test_a_big_fetch_is_one_event(world: tuple[Path, Path, Path, Recorded]) -> N
     assert event["metadata"]["truncated"] is True  # 300 refs do not fit in 16 KiB
     assert len(refs_seen) < 300
     assert event["action_description"] == "Fetch from origin: 300 refs updated"
+
+
+def test_a_killed_recorder_is_a_recorded_loss(tmp_path: Path, storage: Path) -> None:
+    """The recorder waits for git to exit, so a chained hook can kill it before it writes."""
+    remote = seeded_remote(tmp_path)
+    work = clone(remote, tmp_path / "work")
+    killer = work / ".git" / "hooks" / "post-commit"
+    killer.write_text(
+        "#!/bin/sh\n"
+        f'for m in "{storage}"/.pending/*.post-commit; do\n'
+        '  kill -9 "$(tr "\\0" "\\n" < "$m" | tail -n 1)"\n'
+        "done\n"
+    )
+    killer.chmod(0o755)
+    install(work)
+    result = git_run(work, "commit", "-q", "--allow-empty", "-m", "doomed")
+    assert (result.returncode, result.stderr) == (0, "")
+    events = list(iter_events(storage, Query()))
+    assert [e["event_type"] for e in events] == ["events_lost"]
+    assert events[0]["metadata"]["hook"] == "post-commit"
+    assert events[0]["repo"] == str(work)
+    assert events[0]["user_id"] == USER
+    assert pending_markers(storage) == []
+    (work / ".git" / "hooks" / "post-commit.mfn-orig").unlink()
+    commit(work, "next one is fine")
+    assert [e["event_type"] for e in iter_events(storage, Query())] == ["commit", "events_lost"]
