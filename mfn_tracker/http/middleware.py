@@ -17,8 +17,11 @@ writer). Query strings and headers are scrubbed of secrets first. Writes go to a
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import itertools
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
@@ -30,8 +33,6 @@ from mfn_tracker.http.routes import RouteMap
 from mfn_tracker.settings import Settings, load_settings
 from mfn_tracker.store import validate
 from mfn_tracker.store.scrub import scrub_text
-from mfn_tracker.store.timestamps import now_ms
-from mfn_tracker.store.writer import new_event_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -107,7 +108,7 @@ class EventLoggingMiddleware:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or ())
-        request_id = safe_request_id(_header(headers, b"x-request-id")) or new_event_id(now_ms())
+        request_id = safe_request_id(_header(headers, b"x-request-id")) or _REQUEST_IDS.new()
         state = scope.setdefault("state", {})
         if isinstance(state, MutableMapping):
             state["request_id"] = request_id
@@ -271,13 +272,34 @@ def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
     return None
 
 
+class _RequestIds:
+    """Unique per process and cheap: a random prefix and a counter (no syscall per request)."""
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self.prefix = os.urandom(6).hex()
+        self.counter = itertools.count(1)
+
+    def new(self) -> str:
+        return f"{self.prefix}-{next(self.counter):x}"
+
+
+_REQUEST_IDS = _RequestIds()
+os.register_at_fork(after_in_child=_REQUEST_IDS.reseed)  # forked workers must not repeat ids
+
+
 def client_ip(scope: Scope) -> str | None:
     """The peer address if it is an IP (unix sockets and test clients have none)."""
     client = scope.get("client")
-    if not client:
-        return None
+    return _ip_or_none(str(client[0])) if client else None
+
+
+@functools.lru_cache(maxsize=4096)  # clients come back: parse each address once
+def _ip_or_none(host: str) -> str | None:
     try:
-        return str(ipaddress.ip_address(str(client[0])))
+        return str(ipaddress.ip_address(host))
     except ValueError:
         return None
 

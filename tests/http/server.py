@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -38,3 +42,25 @@ def running(app: Any, *, lifespan: str = "auto") -> Iterator[str]:
         server.should_exit = True
         thread.join(20)
         assert not thread.is_alive(), "uvicorn did not shut down"
+
+
+@contextmanager
+def process(argv: list[str], *, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Run a server command that prints ``serving http://...`` on stderr; SIGTERM it after."""
+    proc = subprocess.Popen(
+        argv, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        match = re.search(r"serving (http://127\.0\.0\.1:\d+)", line)
+        if not match:
+            raise RuntimeError(f"server did not start: {line}{proc.stderr.read()}")
+        yield match.group(1)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+        assert code in (0, -signal.SIGTERM), f"server exited with {code}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
