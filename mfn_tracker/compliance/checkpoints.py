@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mfn_tracker.compliance.head import read_head_record
-from mfn_tracker.errors import TrackerError
+from mfn_tracker.errors import EXIT_USAGE, TrackerError
 from mfn_tracker.privacy import ensure_private_dir
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.layout import DayFile, list_day_files
@@ -125,13 +125,14 @@ def public_key_pem(settings: Settings) -> bytes:
 
 
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     try:
         key = serialization.load_pem_public_key(pem)
-    except ValueError:
-        raise TrackerError("not a PEM public key") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise TrackerError("not a PEM public key", exit_code=EXIT_USAGE) from None
     if not isinstance(key, Ed25519PublicKey):
         raise TrackerError("the public key is not an Ed25519 key")
     return key

@@ -131,7 +131,10 @@ def verify_log(
     on_progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Check every line of the day files in ``days`` (inclusive, YYYY-MM-DD), or of all."""
-    from mfn_tracker.compliance.checkpoints import check_claims, local_checkpoints
+    from mfn_tracker.compliance.checkpoints import check_claims, load_public_key, local_checkpoints
+
+    for pem in public_keys:  # a bad key file fails now, not after a long scan
+        load_public_key(pem)
 
     # Read what claims the log's extent before the files: they only grow meanwhile.
     head = read_head_record(settings)

@@ -229,3 +229,20 @@ def test_checkpoints_of_another_key_are_skipped_unless_keys_are_named(
     assert [k for k, _, _ in kinds(verify(settings, public_keys=[pub.read_bytes()]))] == [
         "bad-signature"
     ]
+
+
+def test_hostile_inputs_to_verify_are_clear_errors(settings: Settings, tmp_path: Path) -> None:
+    make_log(settings)
+    junk = tmp_path / "junk.pem"
+    junk.write_bytes(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    result = run_cli("verify", "--public-key", str(junk))
+    assert result.code == 2 and "not a PEM public key" in result.err
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text('{"checkpoint": {"file": "../../etc/passwd", "head_seq": "x", "sig": "zz"}}\n')
+    result = run_cli("verify", "--checkpoint", str(bogus))
+    assert result.code == 0, result.out + result.err
+    bogus.write_text("not json\n")
+    result = run_cli("verify", "--checkpoint", str(bogus))
+    assert result.code == 1 and "not a checkpoint export" in result.err
+    result = run_cli("verify", "--public-key", str(tmp_path / "missing.pem"))
+    assert result.code == 2 and "cannot read public key" in result.err
