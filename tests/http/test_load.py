@@ -1,4 +1,4 @@
-"""A short load test on loopback (50 clients x 3 s): no errors, no lost or corrupt lines."""
+"""A short load test on loopback (50 clients x 3 s): no errors, no lost or corrupt lines.
 
 Servers run in processes of their own (as in production, and so the load generator does not share
 their interpreter); they are stopped with SIGTERM, whose shutdown must flush every queued event.
