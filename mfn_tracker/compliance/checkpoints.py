@@ -233,14 +233,11 @@ def _count_lines(path: Path, start: int, end: int) -> int:
 
 def _file_head(path: Path, previous: Mapping[str, Any] | None) -> Head | None:
     """The last complete line of a plain day file, and how many lines lead up to it."""
-    found = last_valid = None
-    with contextlib.suppress(OSError):
-        from mfn_tracker.store.tail import last_valid_line
+    from mfn_tracker.store.tail import last_valid_line
 
-        last_valid = last_valid_line(path)
-    if last_valid is None:
+    found = last_valid_line(path)
+    if found is None:
         return None
-    found = last_valid
     start, base = 0, 0
     if previous and previous.get("file") == path.name and previous.get("bytes", 0) <= found.end:
         start, base = int(previous["bytes"]), int(previous["lines"])
