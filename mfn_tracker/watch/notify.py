@@ -21,8 +21,9 @@ def notify(message: str, env: Mapping[str, str] | None = None) -> bool:
         address = "\0" + address[1:]  # abstract namespace
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.setblocking(False)  # a full receiver must never stall the watcher
             sock.connect(address)
-            sock.sendall(message.encode())
+            sock.send(message.encode())
     except OSError:
         return False
     return True

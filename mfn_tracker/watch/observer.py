@@ -86,9 +86,16 @@ class _Group(InotifyWatchGroup):
                 return
             self._move_event_grouper.discard_pending_events()
             if self.is_recursive:
-                self._add_all_callbacks(self.path)
+                self._add_missing_callbacks()
         if self.trouble is not None:
             self.trouble.on_overflow()
+
+    def _add_missing_callbacks(self) -> None:
+        for root, dirnames, _files in os.walk(self.path):
+            for name in dirnames:
+                path = os.path.join(root, name)
+                if path not in self._active_callbacks_by_path and not os.path.islink(path):
+                    self._add_callback(path)
 
     def _add_callback(self, path: bytes) -> None:
         try:
