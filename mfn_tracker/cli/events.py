@@ -7,6 +7,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 import click
@@ -159,7 +160,7 @@ def list_command(
         _echo_lines(output.csv_lines(page.events))
     else:
         _echo_lines(output.table_lines(page.events, width=_width()))
-        if not page.events:
+        if not page.events and not page.problems:
             click.echo("mfn-tracker: no matching events", err=True)
     if page.next_cursor is not None and fmt == "table":
         click.echo(f"mfn-tracker: more: --cursor {page.next_cursor}", err=True)
@@ -226,9 +227,13 @@ def tail_command(api_key: str | None, count: int, follow: bool, fmt: str, **filt
         read.settings, read.query, count=count, follow=follow, problems=problems.append
     )
     width = _width()
-    for event in stream:
-        click.echo(output.jsonl_line(event) if fmt == "jsonl" else output.row_line(event, width))
-        sys.stdout.flush()
+    render = output.jsonl_line if fmt == "jsonl" else partial(output.row_line, width=width)
+    try:
+        for event in stream:
+            click.echo(render(event))
+            sys.stdout.flush()
+    except KeyboardInterrupt:  # Ctrl-C is how one stops following: not an error
+        pass
     _fail_on_problems(problems)
 
 

@@ -94,9 +94,23 @@ def _where(query: Query) -> _Where:
     for column, value in (("status", query.status), ("user", query.user), ("repo", query.repo)):
         if value is not None:
             where.add(f"{column} = ?", value)
-    if query.cursor is not None:
-        where.add("seq < ?" if query.newest_first else "seq > ?", query.cursor)
     return where
+
+
+def _after_cursor(index: Index, query: Query, where: _Where) -> None:
+    """Continue after the event whose seq is the cursor, by its place in the files: seq order
+    is not file order when an event was written late into an earlier day's file."""
+    if query.cursor is None:
+        return
+    low, high = day_ord_bounds(query.since, query.until)
+    found = index.conn.execute(
+        "SELECT ord FROM events WHERE seq = ? AND ord BETWEEN ? AND ? LIMIT 1",
+        (query.cursor, low, high),
+    ).fetchone()
+    if found is None:  # that event is gone (retention): fall back to the sequence number
+        where.add("seq < ?" if query.newest_first else "seq > ?", query.cursor)
+    else:
+        where.add("ord < ?" if query.newest_first else "ord > ?", found[0])
 
 
 def _indexed_events(index: Index, query: Query, report: ReadReport) -> Iterator[dict[str, Any]]:
@@ -126,6 +140,8 @@ def _fetch(
     index: Index, query: Query, limit: int | None, offset: int, after: int | None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     where = _where(query)
+    _after_cursor(index, query, where)
+    check = replace(query, cursor=None)  # the cursor is a position here (see _after_cursor)
     if limit == 0:
         return
     if after is not None:
@@ -139,7 +155,7 @@ def _fetch(
     with _LineSource(index) as source:
         for ord_value, length, seq in index.rows(sql, params):
             event = source.event(ord_value, length)
-            if event is None or _seq(event) != seq or not query.matches(event):
+            if event is None or _seq(event) != seq or not check.matches(event):
                 raise StaleIndex(source.name_of(ord_value))
             yield ord_value, event
 

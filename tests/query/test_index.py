@@ -1,0 +1,252 @@
+"""The side index answers exactly as the day files do, and never goes stale."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import stat
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from mfn_tracker.logger import build_query
+from mfn_tracker.query import compute_stats, list_events
+from mfn_tracker.query.index import INDEX_FILE, open_index
+from mfn_tracker.settings import Settings
+from mfn_tracker.store.reader import Query, ReadReport, iter_events
+from tests.query.conftest import Write
+
+USERS = ("alice", "bob", "carol")
+TYPES = ("commit", "push", "fetch", "api_request")
+DAYS = ("2026-03-01", "2026-03-02", "2026-03-03")
+
+
+def _fill(write: Write, count: int = 240, seed: int = 7) -> None:
+    rng = random.Random(seed)
+    for i in range(count):
+        day = DAYS[i * len(DAYS) // count]
+        write(
+            f"{day}T{i % 24:02d}:{(i * 7) % 60:02d}:00.{i % 1000:03d}Z",
+            rng.choice(USERS),
+            rng.choice(TYPES),
+            status=rng.choice(("success", "failure")),
+            repo=rng.choice(("/r/one", "/r/two", None)),
+            duration_ms=rng.choice((None, 1.5, 20)),
+        )
+
+
+def _streamed(settings: Settings, query: Query) -> list[int]:
+    """The reader's answer (no index), as sequence numbers."""
+    return [e["seq"] for e in iter_events(settings.storage_path, query, ReadReport())]
+
+
+def _indexed(settings: Settings, query: Query) -> list[int]:
+    return [e["seq"] for e in list_events(settings, query).events]
+
+
+QUERIES = [
+    build_query(since="2026-03-01", until="2026-03-04"),
+    build_query(date="2026-03-02"),
+    build_query(since="2026-03-01T05:00:00Z", until="2026-03-02T10:30:00Z"),
+    build_query(since="2026-03-01", until="2026-03-04", user_id="bob"),
+    build_query(since="2026-03-01", until="2026-03-04", event_type=["push", "fetch"]),
+    build_query(since="2026-03-01", until="2026-03-04", status="failure", repo="/r/one"),
+    build_query(since="2026-03-01", until="2026-03-04", user_id="nobody"),
+    build_query(since="2026-03-01", until="2026-03-04", limit=7, offset=3),
+    build_query(since="2026-03-01", until="2026-03-04", newest_first=False, limit=10),
+    build_query(since="2026-03-01", until="2026-03-04", cursor=100, limit=5),
+    build_query(since="2026-03-01", until="2026-03-04", cursor=100, newest_first=False),
+]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_index_answers_as_the_files_do(settings: Settings, write: Write, query: Query) -> None:
+    _fill(write)
+    assert _indexed(settings, query) == _streamed(settings, query)
+    assert (settings.storage_path / INDEX_FILE).exists()
+
+
+@pytest.mark.parametrize("bucket", ["hour", "day"])
+@pytest.mark.parametrize("query", QUERIES[:7])
+def test_stats_match_a_count_of_the_files(
+    settings: Settings, write: Write, query: Query, bucket: str
+) -> None:
+    _fill(write)
+    events = list(iter_events(settings.storage_path, query, ReadReport()))
+    stats = compute_stats(settings, query, include_users=True, bucket=bucket)
+    width = 13 if bucket == "hour" else 10
+    assert stats["total"] == len(events)
+    assert stats["unique_users"] == len({e["user_id"] for e in events})
+    assert sum(stats["by_type"].values()) == len(events)
+    assert stats["by_user"] == _count(e["user_id"] for e in events)
+    assert stats["by_status"] == _count(e["status"] for e in events)
+    assert stats["by_repo"] == _count(e["repo"] for e in events if e.get("repo"))
+    assert stats[f"by_{bucket}"] == _count(e["timestamp"][:width] for e in events)
+    durations = [e["duration_ms"] for e in events if e.get("duration_ms") is not None]
+    expected = round(sum(durations) / len(durations), 3) if durations else None
+    assert stats["average_duration_ms"] == expected
+
+
+def _count(values: object) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:  # type: ignore[attr-defined]
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+WHOLE = build_query(since="2026-03-01", until="2026-03-05")
+
+
+def test_appends_after_indexing_are_seen(settings: Settings, write: Write) -> None:
+    _fill(write, 30)
+    assert len(_indexed(settings, WHOLE)) == 30
+    write("2026-03-03T23:59:59.999Z", "dave")
+    write("2026-03-04T00:00:00.000Z", "dave")  # a new day file
+    assert _indexed(settings, WHOLE) == _streamed(settings, WHOLE)
+    assert compute_stats(settings, WHOLE, include_users=True, bucket="day")["by_user"]["dave"] == 2
+
+
+def _edit_middle_line(path: Path, old: bytes, new: bytes) -> None:
+    """Change one line far from both ends of the file (past the cheap fingerprints)."""
+    lines = path.read_bytes().split(b"\n")
+    assert len(lines) > 60
+    middle = next(i for i in range(len(lines) // 2, len(lines)) if old in lines[i])
+    lines[middle] = lines[middle].replace(old, new)
+    path.write_bytes(b"\n".join(lines))
+
+
+def test_a_line_edited_in_place_is_never_shown_stale(settings: Settings, write: Write) -> None:
+    _fill(write, 240)
+    alice = replace(WHOLE, user="alice")
+    assert _indexed(settings, alice)
+    _edit_middle_line(
+        settings.storage_path / "events_2026-03-02.jsonl",
+        b'"user_id":"alice"',
+        b'"user_id":"bobby"',
+    )
+    bobby = replace(WHOLE, user="bobby")
+    assert _indexed(settings, bobby) == _streamed(settings, bobby)
+    assert len(_indexed(settings, bobby)) == 1
+    assert _indexed(settings, alice) == _streamed(settings, alice)
+    stats = compute_stats(settings, WHOLE, include_users=True, bucket="day")
+    assert stats["by_user"]["bobby"] == 1
+
+
+def test_edit_then_append_is_caught_when_read_back(settings: Settings, write: Write) -> None:
+    """A same-length edit followed by an append passes the cheap checks; reading each line back
+    against the query still refuses to show what the file no longer says."""
+    _fill(write, 240)
+    alice = replace(WHOLE, user="alice")
+    assert _indexed(settings, alice)
+    _edit_middle_line(
+        settings.storage_path / "events_2026-03-03.jsonl",
+        b'"user_id":"alice"',
+        b'"user_id":"zelda"',
+    )
+    write("2026-03-03T23:59:00.000Z", "carol")
+    assert _indexed(settings, alice) == _streamed(settings, alice)
+
+
+def test_a_deleted_day_disappears(settings: Settings, write: Write) -> None:
+    _fill(write, 30)
+    assert _indexed(settings, WHOLE)
+    (settings.storage_path / "events_2026-03-01.jsonl").unlink()
+    assert _indexed(settings, WHOLE) == _streamed(settings, WHOLE)
+    stats = compute_stats(settings, WHOLE, include_users=True, bucket="day")
+    assert "2026-03-01" not in stats["by_day"]
+    assert stats["total"] == len(_streamed(settings, WHOLE))
+
+
+def test_a_compressed_day_is_read_from_the_gz(settings: Settings, write: Write) -> None:
+    _fill(write, 30)
+    expected = _streamed(settings, WHOLE)
+    assert _indexed(settings, WHOLE) == expected
+    plain = settings.storage_path / "events_2026-03-02.jsonl"
+    packed = plain.with_name(plain.name + ".gz")
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    plain.unlink()
+    assert _indexed(settings, WHOLE) == expected
+    assert compute_stats(settings, WHOLE, include_users=True, bucket="day")["total"] == 30
+
+
+def test_a_replaced_shorter_file_is_indexed_again(settings: Settings, write: Write) -> None:
+    _fill(write, 30)
+    assert _indexed(settings, WHOLE)
+    path = settings.storage_path / "events_2026-03-02.jsonl"
+    first = path.read_bytes().split(b"\n")[0]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(first + b"\n")
+    os.replace(tmp, path)
+    assert _indexed(settings, WHOLE) == _streamed(settings, WHOLE)
+
+
+def test_malformed_and_torn_lines_are_reported_not_hidden(settings: Settings, write: Write) -> None:
+    _fill(write, 12)
+    path = settings.storage_path / "events_2026-03-02.jsonl"
+    with path.open("ab") as stream:
+        stream.write(b"this is not json\n")
+    write("2026-03-02T23:00:00.000Z", "dave")
+    with path.open("ab") as stream:
+        stream.write(b'{"system_event":true,"seq"')  # a writer died mid-line
+    page = list_events(settings, WHOLE)
+    kinds = sorted(p.kind for p in page.problems)
+    assert kinds == ["malformed", "torn-tail"]
+    assert any(e["user_id"] == "dave" for e in page.events)
+    assert [e["seq"] for e in page.events] == _streamed(settings, WHOLE)
+
+
+def test_index_file_is_private_and_beside_the_day_files(settings: Settings, write: Write) -> None:
+    _fill(write, 5)
+    list_events(settings, WHOLE)
+    for path in settings.storage_path.glob(INDEX_FILE + "*"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_a_damaged_index_is_rebuilt(settings: Settings, write: Write) -> None:
+    _fill(write, 20)
+    list_events(settings, WHOLE)
+    index = settings.storage_path / INDEX_FILE
+    for suffix in ("-wal", "-shm"):
+        Path(f"{index}{suffix}").unlink(missing_ok=True)
+    index.write_bytes(b"garbage" * 1000)
+    assert _indexed(settings, WHOLE) == _streamed(settings, WHOLE)
+
+
+def test_a_planted_index_link_is_not_followed(
+    settings: Settings, write: Write, tmp_path: Path
+) -> None:
+    _fill(write, 5)
+    target = tmp_path / "elsewhere.sqlite3"
+    target.write_bytes(b"")
+    (settings.storage_path / INDEX_FILE).symlink_to(target)
+    assert _indexed(settings, WHOLE) == _streamed(settings, WHOLE)  # read from the files
+    assert target.read_bytes() == b""
+
+
+def test_large_catch_up_in_worker_processes_matches(
+    settings: Settings, write: Write, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parallel path (used for big logs on an idle machine) stores the same rows."""
+    from mfn_tracker.query import index as index_module
+
+    _fill(write, 120)
+    monkeypatch.setattr(index_module, "_PARALLEL_BYTES", 1)
+    monkeypatch.setattr(index_module, "_PART_BYTES", 2048)
+    monkeypatch.setattr(index_module, "_may_fork", lambda: True)
+    assert _indexed(settings, WHOLE) == _streamed(settings, WHOLE)
+    stats = compute_stats(settings, WHOLE, include_users=True, bucket="hour")
+    assert stats["total"] == 120
+
+
+def test_open_index_catches_up_only_what_changed(settings: Settings, write: Write) -> None:
+    _fill(write, 30)
+    open_index(settings.storage_path, file_mode=0o600).close()
+    index = open_index(settings.storage_path, file_mode=0o600)
+    try:
+        rows = index.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        files = index.conn.execute("SELECT count(*) FROM files").fetchone()[0]
+    finally:
+        index.close()
+    assert (rows, files) == (30, 3)
