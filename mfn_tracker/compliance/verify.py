@@ -379,7 +379,8 @@ class _Checker:
                 "missing-day",
                 what if missing else seg.file,
                 None if missing else seg.start_line,
-                f"seq {first}..{last} ({count} lines) are gone and no retention event explains it",
+                f"seq {first}..{last} ({count} lines{'' if missing else ', before this file'}) "
+                "are gone and no retention event explains it",
                 first,
             )
             return
