@@ -284,3 +284,26 @@ def test_random_damage_is_always_found_and_never_crashes(settings: Settings) -> 
         assert not report.ok, (how, path.name, at)
         path.write_bytes(pristine[path])
     assert verify(settings).ok
+
+
+def test_day_range_takes_whole_days_and_until_is_exclusive() -> None:
+    from mfn_tracker.compliance.verify import day_range
+
+    assert day_range(date_=None, since=None, until=None) is None
+    assert day_range(date_="2026-11-21", since=None, until=None) == ("2026-11-21", "2026-11-21")
+    assert day_range(date_=None, since="2026-11-20T13:00", until="2026-11-22") == (
+        "2026-11-20",
+        "2026-11-21",
+    )
+    assert day_range(date_=None, since="2026-11-20", until="2026-11-22T00:00:01Z") == (
+        "2026-11-20",
+        "2026-11-22",
+    )
+
+
+def test_since_until_range_on_the_command_line(settings: Settings) -> None:
+    make_log(settings)
+    result = run_cli("verify", "--since", DAYS[1], "--until", DAYS[2], "--format", "json")
+    assert result.code == 0, result.out
+    data = json.loads(result.out)
+    assert data["files"] == [DAY2] and data["first_seq"] == 9 and data["last_seq"] == 16
