@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from mfn_tracker.errors import TrackerError
@@ -72,7 +73,7 @@ def line_hash(line: bytes) -> str:
     return hashlib.sha256(line).hexdigest()
 
 
-class _Head:
+class ChainHead:
     """Where the chain ends: the last complete line ever written."""
 
     __slots__ = ("end", "file", "hash", "seq", "ts")
@@ -86,7 +87,7 @@ class _Head:
         return data.encode().ljust(_HEAD_RECORD_BYTES - 1) + b"\n"
 
     @classmethod
-    def decode(cls, data: bytes) -> _Head | None:
+    def decode(cls, data: bytes) -> ChainHead | None:
         parts = data.split()
         if len(parts) != 6 or parts[0] != b"v1":
             return None
@@ -100,8 +101,20 @@ class _Head:
         )
 
     @classmethod
-    def genesis(cls) -> _Head:
+    def genesis(cls) -> ChainHead:
         return cls(0, GENESIS_HASH, "", 0, "")
+
+
+def read_chain_head(storage: Path) -> ChainHead | None:
+    """Where the writers say the chain ends: their cache in ``.chain``, read without the lock.
+
+    A hint, not proof: ``verify`` checks it against the day files.
+    """
+    try:
+        with open(storage / CHAIN_FILE, "rb") as stream:
+            return ChainHead.decode(stream.read(_HEAD_RECORD_BYTES))
+    except OSError:
+        return None
 
 
 def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, dict[str, Any]]:
@@ -314,7 +327,7 @@ class EventWriter:
             lead = b"\n" if size and not clean and os.pread(fd, 1, size - 1) != b"\n" else b""
             self._append(fd, name, lead + line + b"\n")
             end = size + len(lead) + len(line) + 1
-            self._write_head(_Head(seq, line_hash(line), name, end, max(stamp, head.ts)))
+            self._write_head(ChainHead(seq, line_hash(line), name, end, max(stamp, head.ts)))
         return {
             "system_event": True,
             "event_id": event_id,
@@ -403,12 +416,12 @@ class EventWriter:
                 self._atexit_registered = True
         return self._chain_fd
 
-    def _read_head(self) -> _Head:
+    def _read_head(self) -> ChainHead:
         chain = self._map_chain()
-        head = _Head.decode(chain[:_HEAD_RECORD_BYTES]) if chain is not None else None
+        head = ChainHead.decode(chain[:_HEAD_RECORD_BYTES]) if chain is not None else None
         return head or self._recover_head(None)
 
-    def _write_head(self, head: _Head) -> None:
+    def _write_head(self, head: ChainHead) -> None:
         chain = self._map_chain()
         if chain is not None:
             chain[:_HEAD_RECORD_BYTES] = head.encode()
@@ -426,7 +439,7 @@ class EventWriter:
                 raise WriteError(f"cannot map {CHAIN_FILE}: {exc.strerror}") from None
         return self._chain_map
 
-    def _head_matches(self, head: _Head, name: str, size: int) -> bool:
+    def _head_matches(self, head: ChainHead, name: str, size: int) -> bool:
         """The cached head is trusted only while its file ends exactly where it says."""
         if head.seq == 0:
             return size == 0 and not list_day_files(self.settings.storage_path)
@@ -438,19 +451,19 @@ class EventWriter:
             return False
         return st.st_size == head.end
 
-    def _recover_head(self, cached: _Head | None) -> _Head:
+    def _recover_head(self, cached: ChainHead | None) -> ChainHead:
         """Rebuild the head from the day files (after a crash, or when the cache disagrees)."""
         from mfn_tracker.store.tail import last_valid_line
 
-        best = _Head.genesis()
+        best = ChainHead.genesis()
         files = list_day_files(self.settings.storage_path)
         plain = [f for f in files if not f.compressed]
         # Compressed days are old; read them only when no plain file holds a line.
         for day_file in plain + ([] if any(f.path.stat().st_size for f in plain) else files):
             found = last_valid_line(day_file.path)
             if found is not None and found.seq > best.seq:
-                end = found.end or 0
-                best = _Head(found.seq, line_hash(found.line), day_file.path.name, end, found.ts)
+                name, link = day_file.path.name, line_hash(found.line)
+                best = ChainHead(found.seq, link, name, found.end or 0, found.ts)
         if cached is not None and cached.seq > best.seq:
             # The files lost lines the head remembers (truncated or edited): keep counting from
             # the head so seq never repeats; `verify` reports the gap.
