@@ -38,7 +38,7 @@ class Context:
     repo: str
     via_pull: bool = False
     argv: tuple[str, ...] = ()  # the git command's argv (the shim of its first hook saved it)
-    notes: list[str] = field(default_factory=list)  # why something was skipped (debugging)
+    problems: list[str] = field(default_factory=list)  # kept as the hooks' last error
 
     @property
     def subcommand(self) -> str:
@@ -119,13 +119,13 @@ def _branch_name(value: str | None) -> str | None:
 
 def _commit(marker: Marker, extra: Extra, ctx: Context) -> list[Event]:
     if not extra.values:
-        ctx.notes.append("post-commit without HEAD")
+        ctx.problems.append("post-commit: the shim could not read HEAD")
         return []
     sha = extra.values[0]
     branch = _branch_name(extra.values[1] if len(extra.values) > 1 else None)
     commit = ctx.git.commit(sha)
     if commit is None:
-        ctx.notes.append(f"commit {sha} not readable")
+        ctx.problems.append(f"post-commit: commit {sha} is not readable")
         return []
     where = f"on {branch}" if branch else "(detached HEAD)"
     event = _base(
@@ -322,8 +322,7 @@ def _remote_ref_events(markers: list[Marker], ctx: Context, *, clone_done: bool)
     if command == "clone" and not clone_done:
         url = ctx.git.remote_url(updates[0].remote)  # a submodule's clone: no checkout hook
         return [_clone_event(ctx, "reference-transaction", url, None)]
-    ctx.notes.append(f"remote refs moved by `git {command}`: not a push or fetch")
-    return []
+    return []  # gc / pack-refs re-creating refs, or a command we do not record
 
 
 def _by_remote(updates: list[_RefUpdate]) -> dict[str, list[_RefUpdate]]:

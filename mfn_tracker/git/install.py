@@ -51,13 +51,19 @@ def is_ours(path: Path) -> bool:
         return False
 
 
-def render_shim(hook: str, settings: Settings) -> str:
-    """Our shim for ``hook`` with the interpreter, package and storage baked in (no PATH needed)."""
+def recorder_boot() -> str:
+    """``python -I -S -c`` code that starts the recorder: isolated mode ignores the repository's
+    files and PYTHON* variables, so a cloned repository cannot plant modules in our path."""
     root = str(Path(__file__).resolve().parent.parent.parent)
-    boot = (
+    return (
         f"import sys;sys.path.insert(0,{root!r});"
         "from mfn_tracker.git.recorder import main;sys.exit(main(sys.argv[1:]))"
     )
+
+
+def render_shim(hook: str, settings: Settings) -> str:
+    """Our shim for ``hook`` with the interpreter, package and storage baked in (no PATH needed)."""
+    boot = recorder_boot()
     env = {
         "MFN_EVENT_STORAGE_PATH": str(settings.storage_path),
         "MFN_CONFIG_DIR": str(settings.config_dir),

@@ -159,6 +159,8 @@ def record_group(group: list[Marker]) -> None:
     )
     try:
         events = events_for(group, ctx)
+        for problem in ctx.problems:
+            _keep_error(cwd, first.hook, problem)
         if not events:
             return
         writer = EventWriter(load_settings())

@@ -36,10 +36,6 @@ class HooksReport:
     last_error: str | None = None
     warnings: tuple[str, ...] = ()
 
-    @property
-    def complete(self) -> bool:
-        return all(h.state not in {"missing", "foreign"} for h in self.hooks)
-
 
 def hook_states(directory: Path, settings: Settings) -> tuple[HookState, ...]:
     return tuple(_state(directory, hook, settings) for hook in HOOK_NAMES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +135,25 @@ def test_missing_interpreter(tmp_path: Path, storage: Path) -> None:
     assert "interpreter /nonexistent/python3 is missing" in status.out
     assert not list(storage.glob("events_*"))
     git(alice, "push", "-q", "origin", "main")
+
+
+def test_a_recorder_crash_is_kept_for_status(tmp_path: Path, storage: Path) -> None:
+    from mfn_tracker.git.install import recorder_boot
+
+    work = clone(seeded_remote(tmp_path), tmp_path / "work")
+    install(work)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a git process that has exited
+    stray = tmp_path / "not-a-pending-dir" / f"{gone.pid}.{gone.pid}.post-commit"
+    stray.parent.mkdir()
+    stray.write_bytes(b"mfn1\0")
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", recorder_boot(), "marker", str(stray)],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0  # the recorder never reports failure through its exit code
+    assert "internal error: FileNotFoundError" in _last_error(work, {})
