@@ -101,7 +101,8 @@ def get_events(
         cursor=cursor,
     )
     query, note = scope(client.caller, query)
-    page = list_events(settings, query)
+    with request.app.state.read_slots:
+        page = list_events(settings, query)
     applied = _applied(query, limit=limit, cursor=cursor)
     _record(settings, client, "GET /events", applied)
     return FastJSON(
@@ -170,7 +171,10 @@ def get_stats(
         )
     )
     query, note = scope(client.caller, query)
-    figures = compute_stats(settings, query, include_users=client.caller.is_admin, bucket=bucket)
+    with request.app.state.read_slots:
+        figures = compute_stats(
+            settings, query, include_users=client.caller.is_admin, bucket=bucket
+        )
     applied = _applied(query, bucket=bucket)
     _record(settings, client, "GET /events/stats", applied)
     prefix = f"{settings.storage_path}/"
