@@ -56,7 +56,7 @@ def recorder_boot() -> str:
     files and PYTHON* variables, so a cloned repository cannot plant modules in our path."""
     root = str(Path(__file__).resolve().parent.parent.parent)
     return (
-        f"import sys;sys.path.insert(0,{root!r});"
+        f"import sys;sys.path.append({root!r});"
         "from mfn_tracker.git.recorder import main;sys.exit(main(sys.argv[1:]))"
     )
 

@@ -285,7 +285,7 @@ def test_gc_is_not_a_push(world: tuple[Path, Path, Path, Recorded]) -> None:
 
 def test_read_your_writes(world: tuple[Path, Path, Path, Recorded], storage: Path) -> None:
     """Right after each git command returns, the real reader already sees its event."""
-    _, alice, _, _ = world
+    _, alice, bob, _ = world
     for n in range(25):
         commit(alice, f"c{n}")
         newest = next(iter_events(storage, Query(limit=1)))
@@ -293,8 +293,10 @@ def test_read_your_writes(world: tuple[Path, Path, Path, Recorded], storage: Pat
         if n % 5 == 4:
             git(alice, "push", "-q", "origin", "main")
             newest = next(iter_events(storage, Query(limit=1)))
-            assert newest["event_type"] == "push"
-            assert newest["status"] == "success", n
+            assert (newest["event_type"], newest["status"]) == ("push", "success"), n
+            git(bob, "pull", "-q", "--no-rebase", "--no-edit")
+            newest_two = list(iter_events(storage, Query(limit=2)))
+            assert [e["event_type"] for e in newest_two] == ["merge", "fetch"], n
     assert pending_markers(storage) == []
     assert chain_ok(storage)
 
