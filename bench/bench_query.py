@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import os
 import random
+import resource
 import shlex
 import shutil
 import statistics
@@ -150,8 +151,14 @@ def _bench(args: argparse.Namespace, storage: Path, config: Path) -> int:
     _record, env["MFN_API_KEY"] = create_key(load_settings(env), user_id="bench", role="admin")
     cases = _cases(files, format_ms(now_ms() - 7 * DAY_MS))
 
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     first, lines = _timed(cases[0][1], env)
-    print(f"first read of the fresh log (index build): {first:.2f} s ({lines} events)")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    used = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    print(
+        f"first read of the fresh log (index build): {first:.2f} s wall, {used:.2f} s CPU "
+        f"({lines} events; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
     startup = _median([*CLI, "events", "types"], args.runs, env)
     print(f"CLI floor (`events types`: Python start and imports, no read): {startup:.3f} s\n")
     print(f"{'command':<46}{'ours':>8}{'jq':>9}{'grep|jq':>9}{'jq/ours':>9}")

@@ -257,6 +257,7 @@ def check(*, api_key: str | None, window: str, **limits: Any) -> None:
     """
     from mfn_tracker.access import AccessDenied
     from mfn_tracker.query.check import Limit, Thresholds, parse_size, run_check
+    from mfn_tracker.store.timestamps import format_ms, now_ms
     from mfn_tracker.timerange import parse_span
 
     read = _open_read(api_key, since=ALL_TIME)
@@ -275,6 +276,7 @@ def check(*, api_key: str | None, window: str, **limits: Any) -> None:
             storage_bytes=Limit(storage[0], storage[1]),
         )
         result = run_check(read.settings, read.query, thresholds)
+        read.filters["since"] = format_ms(now_ms() - thresholds.window_ms)
         _record(read, "check", window=window)
     except TrackerError as exc:
         click.echo(f"MFN-TRACKER UNKNOWN - {exc}")
