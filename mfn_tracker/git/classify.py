@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mfn_tracker.git.refs import NULL_SHA, Git, short
+from mfn_tracker.git.refs import Git, is_null, is_sha, short
 from mfn_tracker.store.pending import Marker
 from mfn_tracker.store.scrub import strip_url_credentials
 
@@ -192,12 +192,12 @@ def _rewrite(marker: Marker, extra: Extra, ctx: Context) -> list[Event]:
 
 def _merge(marker: Marker, extra: Extra, ctx: Context) -> Event:
     squash = bool(marker.args) and marker.args[0] == "1"
-    values = [v for v in extra.values if len(v) == 40 and all(c in "0123456789abcdef" for c in v)]
+    values = [v for v in extra.values if is_sha(v)]
     names = [v for v in extra.values if v not in values]
     head = values[0] if values else None
     previous = values[1] if len(values) > 1 else None
     branch = _branch_name(names[0] if names else None)
-    merged = [a for a in _operands(ctx.argv) if a]
+    merged = [ctx.git.upstream() or a if a == "FETCH_HEAD" else a for a in _operands(ctx.argv)]
     fast_forward = None
     if squash:
         files = list(extra.files)
@@ -239,7 +239,7 @@ def _operands(argv: tuple[str, ...]) -> list[str]:
         elif arg in ("-m", "-F", "-s", "-X", "--strategy", "--strategy-option"):
             skip = True
         elif not arg.startswith("-"):
-            out.append("upstream" if arg == "FETCH_HEAD" else arg)
+            out.append(arg)
     return out
 
 
@@ -274,7 +274,7 @@ def _push_attempt(marker: Marker, extra: Extra, ctx: Context) -> Event:
 
 
 def _clone_from_checkout(marker: Marker, extra: Extra, ctx: Context) -> Event | None:
-    if not marker.args or marker.args[0] != NULL_SHA or ctx.subcommand != "clone":
+    if not marker.args or not is_null(marker.args[0]) or ctx.subcommand != "clone":
         return None  # a worktree add also checks out from the null sha: not a clone
     url = ctx.git.remote_url("origin")
     head = marker.args[1] if len(marker.args) > 1 else None
@@ -338,7 +338,7 @@ def _push_confirmations(updates: list[_RefUpdate], ctx: Context) -> list[Event]:
         confirmed = [
             u
             for u in group
-            if u.new == NULL_SHA or ctx.git.reflog_message(u.ref, u.new) == "update by push"
+            if is_null(u.new) or ctx.git.reflog_message(u.ref, u.new) == "update by push"
         ]
         if not confirmed:
             continue
@@ -368,7 +368,7 @@ def _fetch_event(updates: list[_RefUpdate], ctx: Context) -> list[Event]:
         confirmed = [
             u
             for u in group
-            if u.new == NULL_SHA
+            if is_null(u.new)
             or (ctx.git.reflog_message(u.ref, u.new) or "").startswith(("fetch", "pull"))
         ]
         if not confirmed:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-NULL_SHA = "0" * 40
 # Variables git sets for hooks that must not reach the git commands we run ourselves.
 _LEAKY = (
     "GIT_DIR",
@@ -127,7 +126,8 @@ class Git:
 
         Read from ``logs/<ref>`` directly: a push of 1,000 refs must not cost 1,000 git runs.
         """
-        path = self.common_dir / "logs" / ref
+        # HEAD's reflog is per worktree; refs/... reflogs are shared by all worktrees.
+        path = (self.git_dir if ref == "HEAD" else self.common_dir) / "logs" / ref
         try:
             with path.open("rb") as stream:
                 size = stream.seek(0, os.SEEK_END)
@@ -152,6 +152,11 @@ class Git:
                 return message
         return None
 
+    def upstream(self) -> str | None:
+        """What ``git pull`` merged: the current branch's upstream (``origin/main``)."""
+        out = self.run("rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}")
+        return out.strip() if out else None
+
     def remote_url(self, remote: str) -> str | None:
         out = self.run("config", "--get", f"remote.{remote}.url")
         return out.strip() if out else None
@@ -168,3 +173,12 @@ class Git:
 
 def short(sha: str) -> str:
     return sha[:7]
+
+
+def is_sha(value: str) -> bool:
+    """A full object id (SHA-1 or SHA-256 repositories)."""
+    return len(value) in (40, 64) and all(c in "0123456789abcdef" for c in value)
+
+
+def is_null(value: str) -> bool:
+    return is_sha(value) and set(value) == {"0"}

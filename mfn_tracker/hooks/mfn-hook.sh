@@ -96,7 +96,7 @@ mfn_record() {
     pre-push) mfn_extra=$mfn_status ;; # the previous pre-push hook's verdict
     esac
     case "$mfn_hook:$1:$mfn_in" in
-    reference-transaction:*:*" refs/remotes/"* | post-checkout:0000000000000000000000000000000000000000:*) ;;
+    reference-transaction:*:*" refs/remotes/"* | post-checkout:0000000000000000000000000000000000000000*) ;;
     reference-transaction:* | post-checkout:*) return 0 ;; # local refs, branch switches: noise
     esac
     case "$mfn_hook:$1" in

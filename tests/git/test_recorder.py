@@ -176,6 +176,8 @@ def test_pull_merge_gives_fetch_and_merge(world: tuple[Path, Path, Path, Recorde
     assert merge["metadata"]["squash"] is False
     assert merge["metadata"]["pull"] is True
     assert merge["metadata"]["branch"] == "main"
+    assert merge["metadata"]["merged"] == ["origin/main"]
+    assert merge["metadata"]["fast_forward"] is False
     assert merge["files_changed"] == ["a"]
 
 
