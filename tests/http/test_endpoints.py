@@ -169,10 +169,11 @@ def test_anonymous_is_403_and_recorded(api: Api, path: str) -> None:
     assert [(e["user_id"], e["metadata"]["route"]) for e in failures] == [("anonymous", path)]
 
 
+@pytest.mark.parametrize("path", ["/events", "/events/types", "/events/stats", "/events/stream"])
 @pytest.mark.parametrize("who", ["unknown", "revoked"])
-def test_unknown_or_revoked_key_is_401_and_auth_failure(api: Api, who: str) -> None:
+def test_unknown_or_revoked_key_is_401_and_auth_failure(api: Api, who: str, path: str) -> None:
     headers = {"X-API-Key": "mfn_not-a-key-at-all"} if who == "unknown" else api.revoked
-    r = httpx.get(f"{api.url}/events", headers=headers, params={"date": PAST_DAY})
+    r = httpx.get(f"{api.url}{path}", headers=headers)
     assert r.status_code == 401
     assert r.json() == {"detail": "unknown or revoked API key"}
     assert "X-API-Key" in r.headers["www-authenticate"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -214,3 +216,32 @@ def test_bad_configuration_is_refused_at_startup(settings: Settings) -> None:
         EventLoggingMiddleware(bare_app, settings=settings, routes={"x": "fetch"})
     with pytest.raises(TrackerError):
         EventLoggingMiddleware(bare_app, settings=settings, default_type="nope")
+
+
+def test_the_seeds_one_line_setup_works(storage: Path) -> None:
+    """``app.add_middleware(EventLoggingMiddleware)``: settings from the environment."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/ping")
+    async def ping() -> dict[str, bool]:
+        return {"pong": True}
+
+    app.add_middleware(EventLoggingMiddleware)
+    with running(app) as url:
+        assert httpx.get(f"{url}/ping").status_code == 200
+    # no flush: the server's lifespan shutdown wrote it
+    (event,) = all_events(storage)
+    assert (event["event_type"], event["metadata"]["route"]) == ("api_request", "/ping")
+
+
+def test_importing_the_middleware_stays_light() -> None:
+    """The middleware is standard library only: no FastAPI, Starlette or pydantic."""
+    code = (
+        "import sys\n"
+        "from mfn_tracker import EventLoggingMiddleware\n"
+        "heavy = {'fastapi', 'starlette', 'pydantic', 'uvicorn'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
