@@ -43,13 +43,12 @@ class Entry:
             return self.mtime_ns == other.mtime_ns
         return self.sha256 == other.sha256
 
+    @property
+    def stamp(self) -> tuple[int, int, int, int]:
+        return (self.size, self.mtime_ns, self.ctime_ns, self.ino)
+
     def same_stat(self, other: Entry) -> bool:
-        return (self.size, self.mtime_ns, self.ctime_ns, self.ino) == (
-            other.size,
-            other.mtime_ns,
-            other.ctime_ns,
-            other.ino,
-        )
+        return self.stamp == other.stamp
 
 
 def hash_file(path: str, size: int, *, cap: int) -> str | None:
@@ -61,11 +60,12 @@ def hash_file(path: str, size: int, *, cap: int) -> str | None:
     except OSError:
         return None
     try:
-        with os.fdopen(fd, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
     except OSError:
         return None
+    finally:
+        os.close(fd)
     return digest.hexdigest()
 
 
@@ -87,18 +87,18 @@ def read_entry(
         kind = "file"
     else:
         return None
-    entry = Entry(
-        kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, stat.S_IMODE(st.st_mode), st.st_ino, None
-    )
-    if previous is not None and previous.kind == kind and previous.same_stat(entry):
-        return Entry(**{**entry.__dict__, "sha256": previous.sha256})
-    if kind == "symlink":
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+    if previous is not None and previous.kind == kind and previous.stamp == stamp:
+        digest = previous.sha256
+    elif kind == "symlink":
         try:
-            target = os.fsencode(os.readlink(path))
+            digest = hashlib.sha256(os.fsencode(os.readlink(path))).hexdigest()
         except OSError:
-            return entry
-        return Entry(**{**entry.__dict__, "sha256": hashlib.sha256(target).hexdigest()})
-    return Entry(**{**entry.__dict__, "sha256": hash_file(path, st.st_size, cap=cap)})
+            digest = None
+    else:
+        digest = hash_file(path, st.st_size, cap=cap)
+    mode = stat.S_IMODE(st.st_mode)
+    return Entry(kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, mode, st.st_ino, digest)
 
 
 class Baseline:

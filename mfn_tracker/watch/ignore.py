@@ -144,7 +144,9 @@ class IgnoreRules:
 
     def ignored(self, rel: str, *, is_dir: bool = False) -> bool:
         """True for paths never reported (``.git/``, ignored and untracked, temporaries)."""
-        if is_git_internal(rel) or any(rel == x or rel.startswith(x + "/") for x in self.exclude):
+        if is_git_internal(rel):
+            return True
+        if self.exclude and any(rel == x or rel.startswith(x + "/") for x in self.exclude):
             return True
         name = rel.rpartition("/")[2]
         if not is_dir and is_editor_temp(name) and rel not in self.tracked:

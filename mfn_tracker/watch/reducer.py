@@ -208,12 +208,10 @@ class Reducer:
         created: list[Change] = []
         deleted: list[Change] = []
         changed: list[Change] = []
-        for rel in sorted(candidates):
+        root = str(self.root)
+        for rel, source in candidates.items():  # arrival order: the oldest change is written first
             old = self.baseline.get(rel)
-            new = read_entry(os.path.join(self.root, rel), cap=self.hash_cap, previous=old)
-            if new is not None and old is None and self.rules.ignored(rel):
-                continue
-            source = candidates[rel]
+            new = read_entry(f"{root}/{rel}", cap=self.hash_cap, previous=old)
             if old is None and new is not None:
                 created.append(Change("file_create", rel, source, new))
             elif old is not None and new is None:
