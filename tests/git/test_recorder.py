@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -357,3 +359,17 @@ def test_a_killed_recorder_is_a_recorded_loss(tmp_path: Path, storage: Path) -> 
     (work / ".git" / "hooks" / "post-commit.mfn-orig").unlink()
     commit(work, "next one is fine")
     assert [e["event_type"] for e in iter_events(storage, Query())] == ["commit", "events_lost"]
+
+
+def test_odd_names_and_secrets_in_messages(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, _, rec = world
+    name = os.fsdecode(b"caf\xe9 \xff.txt")  # not UTF-8
+    (alice / name).write_text("x\n")
+    git(alice, "add", "-A")
+    token = "ghp_" + "a1B2" * 9
+    git(alice, "commit", "-q", "-m", f"rotate {token} now")
+    event = only(rec.new(), "commit")
+    assert token not in json.dumps(event)
+    assert len(event["files_changed"]) == 1
+    assert "caf" in event["files_changed"][0]
+    assert chain_ok(rec.storage)
