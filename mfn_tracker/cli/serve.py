@@ -22,6 +22,13 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
     help="proxies whose X-Forwarded-For is trusted (comma-separated); default: none",
 )
 @click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="URL",
+    help="let a browser dashboard at this origin call the API (repeatable)",
+)
+@click.option(
     "--log-level",
     default="info",
     show_default=True,
@@ -34,6 +41,7 @@ def serve(
     ssl_certfile: Path | None,
     ssl_keyfile: Path | None,
     forwarded_allow_ips: str | None,
+    cors_origins: tuple[str, ...],
     log_level: str,
 ) -> None:
     """Serve GET /events, /events/types, /events/stats, /events/stream and /health.
@@ -49,6 +57,7 @@ def serve(
         certfile=ssl_certfile,
         keyfile=ssl_keyfile,
         forwarded_allow_ips=forwarded_allow_ips,
+        cors_origins=cors_origins,
         log_level=log_level,
     )
     run(load_settings(), options)

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
@@ -36,8 +37,16 @@ DESCRIPTION = """The mfn-tracker audit log over HTTP. Send a key from `mfn-track
 `X-API-Key`: admins see every event, users only their own, and every read is itself recorded."""
 
 
-def create_app(settings: Settings | None = None, *, max_streams: int = MAX_STREAMS) -> FastAPI:
-    """The API app; ``settings`` default to the environment's (``load_settings()``)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    max_streams: int = MAX_STREAMS,
+    cors_origins: tuple[str, ...] = (),
+) -> FastAPI:
+    """The API app; ``settings`` default to the environment's (``load_settings()``).
+
+    ``cors_origins`` lets browser dashboards on those origins call it (GET, ``X-API-Key``).
+    """
     settings = settings or load_settings()
     writer = BackgroundWriter(settings)
     app = FastAPI(
@@ -58,7 +67,15 @@ def create_app(settings: Settings | None = None, *, max_streams: int = MAX_STREA
     app.add_exception_handler(TrackerError, _tracker_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _bad_parameter)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_middleware(
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET"],
+            allow_headers=["X-API-Key", "Last-Event-ID", "X-Request-ID"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(  # last added = outermost: it sees every request, refused ones too
         EventLoggingMiddleware,
         settings=settings,
         writer=writer,

@@ -29,6 +29,7 @@ class ServeOptions:
     certfile: Path | None = None
     keyfile: Path | None = None
     forwarded_allow_ips: str | None = None
+    cors_origins: tuple[str, ...] = ()
     log_level: str = "info"
 
 
@@ -64,7 +65,7 @@ def serve(settings: Settings, options: ServeOptions) -> None:
         ) from None
     if (options.certfile is None) != (options.keyfile is None):
         raise TrackerError("give both --ssl-certfile and --ssl-keyfile", exit_code=EXIT_USAGE)
-    app = create_app(settings)
+    app = create_app(settings, cors_origins=options.cors_origins)
     sock = bind(options.host, options.port)
     config = uvicorn.Config(
         app,

@@ -280,3 +280,28 @@ def test_unreadable_storage_is_503_without_internals(settings: Settings, tmp_pat
         r = httpx.get(f"{url}/events", headers={"X-API-Key": ADMIN_ENV_KEY})
     assert r.status_code == 503
     assert r.json() == {"detail": "event storage unavailable"}
+
+
+def test_cors_for_a_named_dashboard_origin_only(settings: Settings) -> None:
+    app = create_app(
+        settings.with_changes(admin_keys=(ADMIN_ENV_KEY,)), cors_origins=("https://dash.example",)
+    )
+    with running(app) as url:
+        preflight = httpx.options(
+            f"{url}/events",
+            headers={
+                "Origin": "https://dash.example",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "x-api-key",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "https://dash.example"
+        ok = httpx.get(
+            f"{url}/events", headers={"Origin": "https://dash.example", "X-API-Key": ADMIN_ENV_KEY}
+        )
+        assert ok.headers["access-control-allow-origin"] == "https://dash.example"
+        other = httpx.get(
+            f"{url}/events", headers={"Origin": "https://evil.example", "X-API-Key": ADMIN_ENV_KEY}
+        )
+        assert "access-control-allow-origin" not in other.headers
