@@ -58,6 +58,33 @@ LastParam = Annotated[int, Query(ge=0, le=MAX_PAGE, description="send the newest
 LastEventId = Annotated[str | None, Header(description="resume after this seq (EventSource)")]
 
 
+async def event_filters(
+    *,
+    date: DateParam = None,
+    since: SinceParam = None,
+    until: UntilParam = None,
+    event_type: TypeParam = None,
+    status: StatusParam = None,
+    user_id: UserParam = None,
+    repo: RepoParam = None,
+) -> dict[str, Any]:
+    """The shared query parameters as ``build_query`` keywords; ``event_type=a,b`` and repeats
+    both work. Validation is ``build_query``'s."""
+    types = [t.strip() for value in event_type or () for t in value.split(",") if t.strip()]
+    return {
+        "date": date,
+        "since": since,
+        "until": until,
+        "event_type": types or None,
+        "status": status,
+        "user_id": user_id,
+        "repo": repo,
+    }
+
+
+FiltersDep = Annotated[dict[str, Any], Depends(event_filters)]
+
+
 @router.get("/health", response_model=Health, tags=["meta"])
 async def health() -> dict[str, str]:
     """Liveness, without authentication (and without any event data)."""
@@ -74,33 +101,14 @@ async def health() -> dict[str, str]:
 def get_events(
     request: Request,
     client: ClientDep,
+    filters: FiltersDep,
     *,
-    date: DateParam = None,
-    since: SinceParam = None,
-    until: UntilParam = None,
-    event_type: TypeParam = None,
-    status: StatusParam = None,
-    user_id: UserParam = None,
-    repo: RepoParam = None,
     limit: LimitParam = 100,
     cursor: CursorParam = None,
 ) -> FastJSON:
     """Matching events, newest first, one page at a time (the seed's response, plus a cursor)."""
     settings = settings_of(request)
-    query = build_query(
-        **_filters(
-            date=date,
-            since=since,
-            until=until,
-            event_type=event_type,
-            status=status,
-            user_id=user_id,
-            repo=repo,
-        ),
-        limit=limit,
-        cursor=cursor,
-    )
-    query, note = scope(client.caller, query)
+    query, note = scope(client.caller, build_query(**filters, limit=limit, cursor=cursor))
     with request.app.state.read_slots:
         page = list_events(settings, query)
     applied = _applied(query, limit=limit, cursor=cursor)
@@ -109,7 +117,7 @@ def get_events(
         {
             "events": page.events,
             "total": len(page.events),
-            "date": _day(since, until, query),
+            "date": _day(filters, query),
             "filters_applied": applied,
             "next_cursor": page.next_cursor,
             "note": note,
@@ -146,31 +154,14 @@ def get_types() -> dict[str, Any]:
 def get_stats(
     request: Request,
     client: ClientDep,
+    filters: FiltersDep,
     *,
-    date: DateParam = None,
-    since: SinceParam = None,
-    until: UntilParam = None,
-    event_type: TypeParam = None,
-    status: StatusParam = None,
-    user_id: UserParam = None,
-    repo: RepoParam = None,
     bucket: BucketParam = "day",
 ) -> FastJSON:
     """The seed's figures (total, by type, by status, unique users, average duration) and more;
     ``by_user`` for admins only."""
     settings = settings_of(request)
-    query = build_query(
-        **_filters(
-            date=date,
-            since=since,
-            until=until,
-            event_type=event_type,
-            status=status,
-            user_id=user_id,
-            repo=repo,
-        )
-    )
-    query, note = scope(client.caller, query)
+    query, note = scope(client.caller, build_query(**filters))
     with request.app.state.read_slots:
         figures = compute_stats(
             settings, query, include_users=client.caller.is_admin, bucket=bucket
@@ -181,7 +172,7 @@ def get_stats(
     problems = [str(p).replace(prefix, "") for p in figures.pop("problems", [])]
     return FastJSON(
         {
-            "date": _day(since, until, query),
+            "date": _day(filters, query),
             **figures,
             "filters_applied": applied,
             "note": note,
@@ -203,12 +194,8 @@ def get_stats(
 def get_stream(
     request: Request,
     client: ClientDep,
+    filters: FiltersDep,
     *,
-    since: SinceParam = None,
-    event_type: TypeParam = None,
-    status: StatusParam = None,
-    user_id: UserParam = None,
-    repo: RepoParam = None,
     last: LastParam = 0,
     last_event_id: LastEventId = None,
 ) -> StreamingResponse:
@@ -218,18 +205,8 @@ def get_stream(
     if not slots.has_room():
         raise HTTPException(503, "too many open event streams; try again later")
     after = _seq(last_event_id)
-    query = build_query(
-        **_filters(
-            date=None,
-            since=since,
-            until=None,
-            event_type=event_type,
-            status=status,
-            user_id=user_id,
-            repo=repo,
-        )
-    )
-    if since is None:
+    query = build_query(**filters)  # only_params refused date and until
+    if filters["since"] is None:
         query = replace(query, since=None, until=None)  # every day: the newest, then live
     query, _note = scope(client.caller, query)
     _record(settings, client, "GET /events/stream", _applied(query, last=last, after=after))
@@ -238,29 +215,6 @@ def get_stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
-
-
-def _filters(
-    *,
-    date: str | None,
-    since: str | None,
-    until: str | None,
-    event_type: list[str] | None,
-    status: str | None,
-    user_id: str | None,
-    repo: str | None,
-) -> dict[str, Any]:
-    """Keyword arguments for ``build_query``; ``event_type=a,b`` and repeats both work."""
-    types = [t.strip() for value in event_type or () for t in value.split(",") if t.strip()]
-    return {
-        "date": date,
-        "since": since,
-        "until": until,
-        "event_type": types or None,
-        "status": status,
-        "user_id": user_id,
-        "repo": repo,
-    }
 
 
 def _applied(query: ReadQuery, **extra: Any) -> dict[str, Any]:
@@ -277,9 +231,9 @@ def _applied(query: ReadQuery, **extra: Any) -> dict[str, Any]:
     return {k: v for k, v in applied.items() if v is not None}
 
 
-def _day(since: str | None, until: str | None, query: ReadQuery) -> str | None:
+def _day(filters: dict[str, Any], query: ReadQuery) -> str | None:
     """The day read (``date``, or today by default); None for a since/until range."""
-    if since is not None or until is not None or query.since is None:
+    if filters["since"] is not None or filters["until"] is not None or query.since is None:
         return None
     return query.since[:10]
 
