@@ -13,7 +13,7 @@ import pytest
 
 from mfn_tracker.logger import build_query
 from mfn_tracker.query import compute_stats, list_events
-from mfn_tracker.query.index import INDEX_FILE, open_index
+from mfn_tracker.query.index_file import INDEX_FILE, open_index
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.reader import Query, ReadReport, iter_events
 from tests.query.conftest import Write

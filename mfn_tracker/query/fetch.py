@@ -1,0 +1,121 @@
+"""Events by way of the side index: rows found in SQLite, each read back from its day file and
+checked against the query; a file that disagrees makes the index catch up and the read go on."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+from mfn_tracker.errors import TrackerError
+from mfn_tracker.query.index import Index, StaleIndex, split_ord
+from mfn_tracker.query.lines import decode_line
+from mfn_tracker.query.where import after_cursor, where_of
+from mfn_tracker.store.reader import Query, ReadReport
+
+_ATTEMPTS = 3
+
+
+def indexed_events(index: Index, query: Query, report: ReadReport) -> Iterator[dict[str, Any]]:
+    """Rows from the index, each read back from its day file and checked against the query."""
+    try:
+        for problem in index.problems(query.since, query.until):
+            report.add(problem)
+        remaining = query.limit
+        offset = query.offset
+        after: int | None = None  # the last ord yielded: a retry continues after it
+        for _ in range(_ATTEMPTS):
+            try:
+                for ord_value, event in _fetch(index, query, remaining, offset, after):
+                    yield event
+                    after, offset = ord_value, 0
+                    remaining = None if remaining is None else remaining - 1
+                return
+            except StaleIndex as stale:
+                index.forget_file(str(stale))
+                index.catch_up()
+        raise TrackerError("the log kept changing while being read; try again")
+    finally:
+        index.close()
+
+
+def _fetch(
+    index: Index, query: Query, limit: int | None, offset: int, after: int | None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    where = where_of(query)
+    after_cursor(index, query, where)
+    check = replace(query, cursor=None)  # the cursor is a position here (see after_cursor)
+    if limit == 0:
+        return
+    if after is not None:
+        where.add("ord < ?" if query.newest_first else "ord > ?", after)
+    order = "DESC" if query.newest_first else "ASC"
+    sql = (
+        f"SELECT ord, len, seq FROM events WHERE {where.text()} "  # noqa: S608 - fixed columns
+        f"ORDER BY ord {order} LIMIT ? OFFSET ?"
+    )
+    params = (*where.params, -1 if limit is None else limit, offset)
+    with _LineSource(index) as source:
+        for ord_value, length, seq in index.rows(sql, params):
+            event = source.event(ord_value, length)
+            if event is None or _seq(event) != seq or not check.matches(event):
+                raise StaleIndex(source.name_of(ord_value))
+            yield ord_value, event
+
+
+def _seq(event: dict[str, Any]) -> int:
+    seq = event.get("seq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
+
+
+class _LineSource:
+    """Reads lines back by (file, offset); keeps the files of one read open."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self._fds: dict[tuple[int, bool], int] = {}
+        self._gz: dict[int, bytes] = {}
+
+    def __enter__(self) -> _LineSource:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+
+    def name_of(self, ord_value: int) -> str:
+        day, compressed, _ = split_ord(ord_value)
+        return self.index.path_of(day, compressed).name
+
+    def event(self, ord_value: int, length: int) -> dict[str, Any] | None:
+        day, compressed, offset = split_ord(ord_value)
+        if compressed:
+            data = self._gz.get(day)
+            if data is None:
+                data = self._gz[day] = self._decompress(day)
+            raw = data[offset : offset + length]
+        else:
+            raw = os.pread(self._fd(day), length, offset)
+        return decode_line(raw)[0] if len(raw) == length else None
+
+    def _fd(self, day: int) -> int:
+        fd = self._fds.get((day, False))
+        if fd is None:
+            path = self.index.path_of(day, False)
+            try:
+                fd = self._fds[(day, False)] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise StaleIndex(path.name) from None
+        return fd
+
+    def _decompress(self, day: int) -> bytes:
+        path = self.index.path_of(day, True)
+        try:
+            with gzip.open(path, "rb") as stream:
+                return stream.read()
+        except FileNotFoundError:
+            raise StaleIndex(path.name) from None
+        except (OSError, EOFError) as exc:
+            raise TrackerError(f"cannot read {path}: {exc}") from None
