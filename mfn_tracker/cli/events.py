@@ -8,13 +8,16 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from mfn_tracker.errors import TrackerError
 from mfn_tracker.settings import Settings, load_settings
 from mfn_tracker.store.reader import Problem, Query
+
+if TYPE_CHECKING:
+    from mfn_tracker.access import Caller
 
 F = TypeVar("F", bound=Callable[..., Any])
 ALL_TIME = "1970-01-01"
@@ -64,7 +67,7 @@ def _filter_options(*, dates: bool = True) -> Callable[[F], F]:
 @dataclass(frozen=True)
 class _Read:
     settings: Settings
-    caller: Any  # mfn_tracker.access.Caller
+    caller: Caller
     query: Query
     filters: dict[str, object]
 
