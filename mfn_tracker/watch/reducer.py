@@ -64,12 +64,23 @@ class DirtySet:
             old = self._source.get(rel)
             if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
                 self._source[rel] = source
+            # A dirty directory stays unsettled while anything below it changes, so its walk
+            # sees settled files only, and a moved tree is judged in one batch (moves pair up).
+            parent = rel
+            while parent:
+                parent = parent.rpartition("/")[0]
+                if parent in self._last:
+                    self._last[parent] = now
+                    self._last.move_to_end(parent)
             first = len(self._last) == 1
         if first:
             self.wakeup.set()
 
     def __len__(self) -> int:
         return len(self._last)
+
+    def __contains__(self, rel: object) -> bool:
+        return rel in self._last
 
     def next_deadline(self) -> float | None:
         """Monotonic time at which the earliest path becomes due, or None when clean."""
@@ -167,7 +178,8 @@ class Reducer:
                 if rel and self.rules.ignored(rel, is_dir=True):
                     continue
                 for found in self.walk(rel):
-                    add(found, source)
+                    if found not in self.dirty:  # still being written: judged when it settles
+                        add(found, source)
                 for known in self.baseline.under(rel):
                     add(known, source)
             elif st is None:

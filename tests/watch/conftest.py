@@ -6,6 +6,7 @@ binds, exactly as systemd would.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -93,7 +94,14 @@ class Watcher:
         return code
 
     def events(self) -> list[dict[str, Any]]:
-        return all_events(self.storage) if self.storage.exists() else []
+        """Complete lines only: the daemon may be mid-append while we read."""
+        if self.proc.poll() is not None:
+            return all_events(self.storage) if self.storage.exists() else []
+        events = []
+        for path in sorted(self.storage.glob("events_*.jsonl")):
+            data = path.read_bytes()
+            events.extend(json.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines())
+        return sorted(events, key=lambda e: e["seq"])
 
     def file_events(self) -> list[dict[str, Any]]:
         return [e for e in self.events() if e["event_type"] in FILE_TYPES]
