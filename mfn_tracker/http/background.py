@@ -25,6 +25,7 @@ from mfn_tracker.store.writer import EventWriter
 log = logging.getLogger("mfn_tracker.http")
 
 DEFAULT_MAX_PENDING = 100_000  # ~30 MB of queued dicts: minutes of a stalled disk at high load
+DEFAULT_HIGH_WATER = 2_000  # past this backlog, callers are asked to wait (a second or two of work)
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,16 @@ class WriterStats:
 class BackgroundWriter:
     """A queue in front of one ``EventWriter``; ``submit`` is safe from any thread or event loop."""
 
-    def __init__(self, settings: Settings, *, max_pending: int = DEFAULT_MAX_PENDING) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        high_water: int = DEFAULT_HIGH_WATER,
+    ) -> None:
         self.settings = settings
         self.max_pending = max_pending
+        self.high_water = high_water
         self._writer = EventWriter(settings)
         self._queue: deque[Mapping[str, Any]] = deque()
         self._cond = threading.Condition()
@@ -86,15 +94,25 @@ class BackgroundWriter:
         self._writer.flush()
         return True
 
-    def close(self, timeout: float | None = 30.0) -> None:
-        """Drain the queue, stop the worker and close the writer."""
-        self.flush(timeout)
+    def backlog(self) -> int:
+        """Events queued and not yet taken by the worker (a cheap, lock-free reading)."""
+        return len(self._queue)
+
+    def congested(self) -> bool:
+        return len(self._queue) >= self.high_water
+
+    def close(self, timeout: float | None = 60.0) -> None:
+        """Drain the queue, stop the worker and close the writer (never under a busy worker)."""
+        drained = self.flush(timeout)
         with self._cond:
             self._closing = True
             self._cond.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            thread.join(timeout if drained else 0)
+        if thread is not None and thread.is_alive():
+            log.error("mfn-tracker: %d events still queued at close", self.stats().pending)
+            return
         self._writer.close()
 
     def stats(self) -> WriterStats:
@@ -111,7 +129,7 @@ class BackgroundWriter:
         self._thread = threading.Thread(target=self._run, name="mfn-tracker-writer", daemon=True)
         self._thread.start()
         if not self._atexit_registered:
-            atexit.register(self.close, 10.0)  # daemon threads still run while atexit does
+            atexit.register(self.close, 60.0)  # daemon threads still run while atexit does
             self._atexit_registered = True
 
     def _run(self) -> None:

@@ -12,11 +12,13 @@ With ``record_arrival=True`` a request is also recorded when it arrives (status 
 and the completion event becomes ``api_response``. Each event carries method, route, status code,
 duration, a request id (echoed as ``X-Request-ID``) and the client address (truncated by the
 writer). Query strings and headers are scrubbed of secrets first. Writes go to a worker thread
-(:class:`~mfn_tracker.http.background.BackgroundWriter`), flushed at lifespan shutdown and exit.
+(:class:`~mfn_tracker.http.background.BackgroundWriter`), flushed at lifespan shutdown and exit;
+when its backlog passes a high-water mark, new requests wait asynchronously for it to drain.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import itertools
@@ -71,7 +73,8 @@ class EventLoggingMiddleware:
         user_id: UserResolver | None = None,
         record_arrival: bool = False,
         writer: BackgroundWriter | None = None,
-        flush_timeout: float = 30.0,
+        flush_timeout: float = 120.0,
+        max_wait: float = 5.0,
     ) -> None:
         self.app = app
         self.routes = routes if isinstance(routes, RouteMap) else RouteMap.from_mapping(routes)
@@ -84,6 +87,7 @@ class EventLoggingMiddleware:
         self.record_arrival = record_arrival
         self.writer = writer or BackgroundWriter(settings or load_settings())
         self.flush_timeout = flush_timeout
+        self.max_wait = max_wait
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -105,7 +109,17 @@ class EventLoggingMiddleware:
 
         await self.app(scope, receive, send_flushing)
 
+    async def _backpressure(self) -> None:
+        """Past the writer's high-water mark a request waits (asleep, the loop keeps running) for
+        the backlog to halve, at most ``max_wait``: under overload, requests slow down rather than
+        events pile up beyond what a shutdown can flush."""
+        deadline = time.monotonic() + self.max_wait
+        while self.writer.backlog() > self.writer.high_water // 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.writer.congested():
+            await self._backpressure()
         started = time.perf_counter()
         headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or ())
         request_id = safe_request_id(_header(headers, b"x-request-id")) or _REQUEST_IDS.new()

@@ -58,6 +58,8 @@ class Stats(BaseModel):
     average_duration_ms: float | None
     by_user: dict[str, int] | None = Field(None, description="admins only")
     by_repo: dict[str, int]
+    by_day: dict[str, int] | None = Field(None, description="with bucket=day")
+    by_hour: dict[str, int] | None = Field(None, description="with bucket=hour")
     filters_applied: dict[str, Any]
     note: str | None = None
     problems: list[str]

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from mfn_tracker.errors import TrackerError
+from mfn_tracker.http.background import BackgroundWriter
 from mfn_tracker.http.middleware import EventLoggingMiddleware
 from mfn_tracker.settings import Settings
 from tests.helpers.events import all_events, chain_ok, raw_lines
@@ -245,3 +246,32 @@ def test_importing_the_middleware_stays_light() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_backlog_slows_requests_down_but_never_the_loop(
+    settings: Settings, storage: Path
+) -> None:
+    """Past the high-water mark requests wait for the writer; the event loop keeps serving."""
+    writer = BackgroundWriter(settings, high_water=4)
+    app = sample_app(settings, writer=writer, max_wait=1.0, exclude=["/private"])
+    with running(app) as url, httpx.Client(timeout=10) as client:
+        client.get(f"{url}/hello")
+        assert app.flush(5)
+        fd = os.open(storage / ".chain", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # the disk stalls
+            for _ in range(5):
+                client.get(f"{url}/hello")  # fills the queue past the mark
+            started = time.monotonic()
+            assert client.get(f"{url}/hello").status_code == 200  # waited max_wait
+            assert time.monotonic() - started >= 0.9
+            started = time.monotonic()
+            assert client.get(f"{url}/private").status_code == 403  # not recorded: no wait
+            assert time.monotonic() - started < 0.5
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        assert client.get(f"{url}/hello").status_code == 200
+        assert app.flush(5)
+    assert len(all_events(storage)) == 8
+    assert chain_ok(storage)
