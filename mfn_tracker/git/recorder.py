@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from mfn_tracker.store.pending import (
     Marker,
+    forget_git_command,
     list_markers,
     parse_marker,
     parse_name,
@@ -118,6 +119,7 @@ def record_marker(path: Path) -> None:
                 for marker in group:
                     with suppress(OSError):
                         os.unlink(marker.path)
+                forget_git_command(storage, git_pid)
 
 
 def record_direct(path: Path, cwd: str, extra: str, args: tuple[str, ...], stdin: str) -> None:
@@ -131,8 +133,26 @@ def record_direct(path: Path, cwd: str, extra: str, args: tuple[str, ...], stdin
     data = b"\0".join([*fields, *(a.encode("utf-8", "surrogateescape") for a in args)])
     data += b"\0" + stdin.encode("utf-8", "surrogateescape") + b"\0"
     marker = parse_marker(path, data, git_pid, shim_pid, hook)
-    _keep_error(cwd, hook, f"cannot write marker in {path.parent}")
+    _keep_error(cwd, hook, f"cannot write marker in {path.parent}: {_why_unwritable(path.parent)}")
     record_group([marker])
+
+
+def _why_unwritable(directory: Path) -> str:
+    """The reason creating a file in ``directory`` fails now (the shell could not say)."""
+    probe = directory / f".probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
+        os.write(fd, b"x" * 4096)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    finally:
+        os.close(fd)
+        with suppress(OSError):
+            os.unlink(probe)
+    return "it is writable again"
 
 
 def record_group(group: list[Marker]) -> None:

@@ -109,11 +109,11 @@ $(git -c core.quotePath=false diff --cached --name-only 2>/dev/null)" ;;
     mfn_dir="$mfn_storage/.pending"
     [ -d "$mfn_dir" ] || mkdir -m 700 "$mfn_storage" "$mfn_dir" 2>/dev/null
     # One recorder per git command: later hooks of the same git process only add a marker.
-    mfn_lead=1
-    for mfn_f in "$mfn_dir/$PPID".*; do
-        [ -e "$mfn_f" ] && mfn_lead=
-        break
-    done
+    mfn_lead=
+    if [ ! -e "$mfn_dir/$PPID.lead" ]; then
+        mfn_lead=1
+        printf "" >"$mfn_dir/$PPID.lead"
+    fi
     if [ -n "$mfn_lead" ] && [ "$mfn_hook" != post-commit ] && [ "$mfn_hook" != post-rewrite ]; then
         # Which git command this is (push, fetch, clone, gc...): its argv, one per line.
         mfn_extra="$mfn_extra
@@ -121,15 +121,17 @@ mfn-cmdline
 $(tr '\0' '\n' </proc/$PPID/cmdline 2>/dev/null)"
     fi
     mfn_m="$mfn_dir/$PPID.$$.$mfn_hook"
-    if printf 'mfn1\0%s\0%s\0%s\0' "$PWD" "$mfn_extra" "$#" >"$mfn_m" &&
-        { [ $# -eq 0 ] || printf '%s\0' "$@" >>"$mfn_m"; } &&
-        printf '%s\0' "$mfn_in" >>"$mfn_m"; then
+    if {
+        printf 'mfn1\0%s\0%s\0%s\0' "$PWD" "$mfn_extra" "$#" &&
+            { [ $# -eq 0 ] || printf '%s\0' "$@"; } &&
+            printf '%s\0' "$mfn_in"
+    } >"$mfn_m"; then
         [ -n "$mfn_lead" ] || return 0
         @ENV@ "$mfn_py" -I -S -c "$mfn_boot" marker "$mfn_m" </dev/null >/dev/null 2>&1 &
         printf '%s\0' "$!" >>"$mfn_m" || mfn_fail "cannot complete marker $mfn_m"
     else
         # No marker (storage unwritable or full): record directly; the recorder keeps the error.
-        rm -f "$mfn_m"
+        rm -f "$mfn_m" "$mfn_dir/$PPID.lead"
         printf '%s' "$mfn_in" | @ENV@ "$mfn_py" -I -S -c "$mfn_boot" direct "$mfn_m" "$PWD" "$mfn_extra" "$@" >/dev/null 2>&1 &
     fi
 }

@@ -8,7 +8,9 @@ died is claimed by whoever notices, and the loss itself is recorded as ``events_
 
 Marker name: ``<git pid>.<shim pid>.<hook>``. Content: NUL-terminated fields
 ``mfn1, cwd, extra, nargs, args..., stdin`` written before the recorder starts, then the
-recorder's pid appended once it runs (see :class:`Marker`). Stdlib only.
+recorder's pid appended once it runs (see :class:`Marker`). Only a git command's first hook
+starts a recorder (and leaves ``<git pid>.lead``); its later hooks only add markers, and the
+command counts as alive while any of its markers' recorders is. Stdlib only.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ class Marker:
 
 def pending_dir(storage: Path) -> Path:
     return storage / PENDING_DIR
+
+
+def forget_git_command(storage: Path, git_pid: int) -> None:
+    """Remove ``<git pid>.lead``: the shim's note that a recorder runs for that git command."""
+    with suppress(OSError):
+        os.unlink(pending_dir(storage) / f"{git_pid}.lead")
 
 
 def parse_name(name: str) -> tuple[int, int, str] | None:
@@ -202,6 +210,7 @@ def _claim_lost(storage: Path) -> bool:
                     for marker in group:
                         with suppress(OSError):
                             os.unlink(marker.path)
+                    forget_git_command(storage, group[0].git_pid)
     except OSError:
         return True
     return True
