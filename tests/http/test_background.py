@@ -62,3 +62,15 @@ def test_interpreter_exit_drains_the_queue(storage: Path) -> None:
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     assert len(all_events(storage)) == 500
     assert chain_ok(storage)
+
+
+def test_fsync_always_syncs_each_drained_batch(settings: Settings, storage: Path) -> None:
+    """Group commit: after flush() every event is on disk, fsynced, in one chain."""
+    writer = BackgroundWriter(settings.with_changes(fsync="always"))
+    for n in range(300):
+        writer.submit(event(n))
+    assert writer.flush(30)
+    assert writer.stats().written == 300
+    assert len(all_events(storage)) == 300
+    assert chain_ok(storage)
+    writer.close()
