@@ -217,8 +217,8 @@ def _merge(marker: Marker, extra: Extra, ctx: Context) -> Event:
         branch=branch,
         squash=squash,
         merged=merged or None,
-        commit=head,
-        previous=previous,
+        commit=None if squash else head,  # a squash merge makes no commit (yet)
+        previous=None if squash else previous,
         fast_forward=fast_forward,
         pull=True if ctx.via_pull else None,
     )

@@ -219,6 +219,7 @@ def test_merge(
     assert meta.get("fast_forward") is fast_forward
     assert meta["merged"] == ["topic"]
     assert meta["branch"] == "main"
+    assert ("commit" in meta) is not squash
     assert event["files_changed"] == ["t.txt"]
     assert "pull" not in meta
 
