@@ -84,34 +84,31 @@ def record_read(
     request_id: str | None = None,
 ) -> None:
     """Record a successful read as ``api_request``: the audit trail covers reads of itself."""
-    from mfn_tracker.store.writer import EventWriter
+    from mfn_tracker.access.audit import write_event
 
     shown = plain_filters(filters)
     if settings.pseudonymize and isinstance(shown.get("user"), str):
         from mfn_tracker.privacy import pseudonymize_user
 
         shown["user"] = pseudonymize_user(shown["user"], settings)
-    writer = EventWriter(settings)
-    try:
-        writer.write(
-            {
-                "event_type": "api_request",
-                "user_id": caller.user_id,
-                "action_description": f"Read audit log: {command}",
-                "status": "success",
-                "metadata": {
-                    "command": command,
-                    "channel": channel,
-                    "role": caller.role,
-                    "key_id": caller.key_id,
-                    "filters": shown,
-                },
-                "source_ip": source_ip,
-                "request_id": request_id,
-            }
-        )
-    finally:
-        writer.close()
+    write_event(
+        settings,
+        {
+            "event_type": "api_request",
+            "user_id": caller.user_id,
+            "action_description": f"Read audit log: {command}",
+            "status": "success",
+            "metadata": {
+                "command": command,
+                "channel": channel,
+                "role": caller.role,
+                "key_id": caller.key_id,
+                "filters": shown,
+            },
+            "source_ip": source_ip,
+            "request_id": request_id,
+        },
+    )
 
 
 def _record_failure(
@@ -122,14 +119,13 @@ def _record_failure(
     channel: str,
     source_ip: str | None,
 ) -> None:
-    from mfn_tracker.store.writer import EventWriter
+    from mfn_tracker.access.audit import write_event
 
     reason = "unknown key" if record is None else "revoked key"
     known = {} if record is None else {"key_id": record.key_id}
-
-    writer = EventWriter(settings)
     try:
-        writer.write(
+        write_event(
+            settings,
             {
                 "event_type": "auth_failure",
                 "user_id": "unknown" if record is None else record.user_id,
@@ -142,14 +138,12 @@ def _record_failure(
                     **known,
                 },
                 "source_ip": source_ip,
-            }
+            },
         )
     except TrackerError as exc:
         raise Unauthenticated(
             f"access denied: {reason} (and the failure could not be recorded: {exc})"
         ) from None
-    finally:
-        writer.close()
 
 
 def plain_filters(filters: Mapping[str, object]) -> dict[str, Any]:

@@ -21,28 +21,25 @@ def withdraw_key(settings: Settings, key_id: str) -> KeyRecord:
 
 
 def _audit(settings: Settings, record: KeyRecord, *, action: str) -> None:
-    from mfn_tracker.store.writer import EventWriter
+    from mfn_tracker.access.audit import write_event
 
-    writer = EventWriter(settings)
-    try:
-        writer.write(
-            {
-                "event_type": "auth_api_key",
-                "user_id": _os_user(),
-                "action_description": (
-                    f"API key {record.key_id} ({record.role} for {record.user_id}) {action}"
-                ),
-                "status": "success",
-                "metadata": {
-                    "action": action,
-                    "key_id": record.key_id,
-                    "role": record.role,
-                    "for_user": record.user_id,
-                },
-            }
-        )
-    finally:
-        writer.close()
+    write_event(
+        settings,
+        {
+            "event_type": "auth_api_key",
+            "user_id": _os_user(),
+            "action_description": (
+                f"API key {record.key_id} ({record.role} for {record.user_id}) {action}"
+            ),
+            "status": "success",
+            "metadata": {
+                "action": action,
+                "key_id": record.key_id,
+                "role": record.role,
+                "for_user": record.user_id,
+            },
+        },
+    )
 
 
 def _os_user() -> str:
