@@ -25,6 +25,7 @@ from mfn_tracker.store.pending import (
     list_markers,
     parse_marker,
     parse_name,
+    pending_dir,
     pending_lock,
     pid_alive,
 )
@@ -105,14 +106,14 @@ def record_marker(path: Path) -> None:
     wait_for_exit(named[0], announced=announced)
     storage = path.parent.parent
     with pending_lock(storage):
-        order = dict.fromkeys(m.git_pid for m in list_markers(storage))
-        for git_pid in order:
-            if git_pid != named[0] and pid_alive(git_pid):
-                continue  # still running: its own recorder will write it
-            # Listed again only now that git has exited, so the group is whole.
-            group = [m for m in list_markers(storage) if m.git_pid == git_pid and m.complete]
-            if not group:
-                continue
+        # Which git commands have exited, decided BEFORE reading markers: then their groups
+        # are whole (a git process writes all its markers before it exits).
+        finished = {pid for pid in _git_pids(storage) if pid == named[0] or not pid_alive(pid)}
+        groups: dict[int, list[Marker]] = {}
+        for marker in list_markers(storage):
+            if marker.git_pid in finished and marker.complete:
+                groups.setdefault(marker.git_pid, []).append(marker)
+        for git_pid, group in groups.items():
             try:
                 record_group(group)
             finally:
@@ -120,6 +121,14 @@ def record_marker(path: Path) -> None:
                     with suppress(OSError):
                         os.unlink(marker.path)
                 forget_git_command(storage, git_pid)
+
+
+def _git_pids(storage: Path) -> set[int]:
+    try:
+        names = os.listdir(pending_dir(storage))
+    except OSError:
+        return set()
+    return {named[0] for named in map(parse_name, names) if named is not None}
 
 
 def record_direct(path: Path, cwd: str, extra: str, args: tuple[str, ...], stdin: str) -> None:

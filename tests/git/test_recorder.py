@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -374,3 +375,18 @@ def test_odd_names_and_secrets_in_messages(world: tuple[Path, Path, Path, Record
     assert len(event["files_changed"]) == 1
     assert "caf" in event["files_changed"][0]
     assert chain_ok(rec.storage)
+
+
+def test_a_burst_of_commits_is_written_in_order(
+    world: tuple[Path, Path, Path, Recorded], storage: Path
+) -> None:
+    _, alice, _, _ = world
+    script = 'for i in $(seq 1 40); do git commit -q --allow-empty -m "burst $i" || exit 1; done'
+    subprocess.run(["sh", "-c", script], cwd=alice, check=True, timeout=300)
+    events = [
+        e for e in iter_events(storage, Query(newest_first=False)) if e["event_type"] == "commit"
+    ]
+    subjects = [e["action_description"].rsplit(": ", 1)[1] for e in events]
+    assert subjects == [f"burst {i}" for i in range(1, 41)]
+    assert pending_markers(storage) == []
+    assert chain_ok(storage)
