@@ -387,3 +387,31 @@ def test_tail_follow_shows_new_own_events_only(
     follower.send_signal(signal.SIGINT)
     assert follower.wait(timeout=10) == 0  # Ctrl-C ends following, as with journalctl -f
     assert follower.stdout is not None and follower.stdout.read() == ""
+
+
+def test_no_index_where_it_cannot_be_created(settings: Settings, keys: Keys) -> None:
+    """A storage directory the reader cannot add files to: the same answer, from the files."""
+    expected = _jsonl(_as(keys.admin, "events", "list", "--since", "7d", "--format", "jsonl"))
+    index = settings.storage_path / ".index.sqlite3"
+    for path in settings.storage_path.glob(".index.sqlite3*"):
+        path.unlink()
+    settings.storage_path.chmod(0o500)
+    no_bypass = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    prefix = no_bypass if os.geteuid() == 0 else []
+    try:
+        proc = subprocess.run(
+            [*prefix, *CLI, "events", "list", "--since", "7d", "--format", "jsonl"],
+            env={**os.environ, "MFN_API_KEY": keys.admin},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        settings.storage_path.chmod(0o700)
+    assert not index.exists()
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [e for e in events if e["event_type"] != "api_request"] == [
+        e for e in expected if e["event_type"] != "api_request"
+    ]
