@@ -56,6 +56,11 @@ def install(repo: Path, is_global: bool) -> None:
     directory = inst.hooks_dir(repo.absolute())
     _print_changes(directory, inst.install_hooks(directory, settings))
     click.echo(f"events go to {settings.storage_path}")
+    if not directory.is_relative_to(inst.common_dir(repo.absolute())):
+        click.echo(
+            "note: core.hooksPath points outside this repository's git dir: "
+            "every repository using that directory now runs these hooks"
+        )
 
 
 @hooks.command()
