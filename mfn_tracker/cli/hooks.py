@@ -58,8 +58,8 @@ def install(repo: Path, is_global: bool) -> None:
     click.echo(f"events go to {settings.storage_path}")
     if not directory.is_relative_to(inst.common_dir(repo.absolute())):
         click.echo(
-            "note: core.hooksPath points outside this repository's git dir: "
-            "every repository using that directory now runs these hooks"
+            f"note: core.hooksPath is set: every repository whose hooks live in {directory} "
+            "now runs these hooks"
         )
 
 
