@@ -63,6 +63,7 @@ class _Feed:
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=10_000)
         self.stop = threading.Event()
+        self.following = threading.Event()  # set just before the follow loop takes its marks
         self.lagging = threading.Event()
         self.settings = settings
         self.query = replace(query, until=None, limit=None, cursor=None)
@@ -84,6 +85,7 @@ class _Feed:
             events = tail_events(
                 self.settings, self.query, count=self.count, follow=True, stop=self.stop.is_set
             )
+            self.following.set()
             for event in events:
                 if self.after is None or int(event.get("seq", 0)) > self.after:
                     self._put(event)
@@ -125,6 +127,10 @@ async def event_stream(
     feed = _Feed(settings, query, count=RESUME_WINDOW if after is not None else last, after=after)
     feed.start(slots)
     try:
+        for _ in range(100):  # "open" once the follow loop is about to take its starting marks
+            if feed.following.is_set():
+                break
+            await asyncio.sleep(0.01)
         yield b": stream open\n\n"
         while True:
             if feed.lagging.is_set() and feed.queue.empty():

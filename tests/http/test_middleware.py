@@ -253,7 +253,7 @@ def test_a_backlog_slows_requests_down_but_never_the_loop(
 ) -> None:
     """Past the high-water mark requests wait for the writer; the event loop keeps serving."""
     writer = BackgroundWriter(settings, high_water=4)
-    app = sample_app(settings, writer=writer, max_wait=1.0, exclude=["/private"])
+    app = sample_app(settings, writer=writer, max_wait=2.0, exclude=["/private"])
     with running(app) as url, httpx.Client(timeout=10) as client:
         client.get(f"{url}/hello")
         assert app.flush(5)
@@ -264,10 +264,10 @@ def test_a_backlog_slows_requests_down_but_never_the_loop(
                 client.get(f"{url}/hello")  # fills the queue past the mark
             started = time.monotonic()
             assert client.get(f"{url}/hello").status_code == 200  # waited max_wait
-            assert time.monotonic() - started >= 0.9
+            assert time.monotonic() - started >= 1.9
             started = time.monotonic()
             assert client.get(f"{url}/private").status_code == 403  # not recorded: no wait
-            assert time.monotonic() - started < 0.5
+            assert time.monotonic() - started < 1.0
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
