@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -47,8 +48,9 @@ def running(app: Any, *, lifespan: str = "auto") -> Iterator[str]:
 @contextmanager
 def process(argv: list[str], *, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """Run a server command that prints ``serving http://...`` on stderr; SIGTERM it after."""
+    root = Path(__file__).resolve().parents[2]  # so `-m tests.http...` imports from anywhere
     proc = subprocess.Popen(
-        argv, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE, text=True
+        argv, env={**os.environ, **(env or {})}, stderr=subprocess.PIPE, text=True, cwd=root
     )
     try:
         assert proc.stderr is not None
