@@ -94,7 +94,8 @@ class Daemon:
 def file_events(storage: Path) -> list[dict[str, object]]:
     out = []
     for path in sorted(storage.glob("events_*.jsonl")):
-        for line in path.read_bytes().splitlines():
+        data = path.read_bytes()
+        for line in data[: data.rfind(b"\n") + 1].splitlines():  # the daemon may be mid-append
             event = json.loads(line)
             if event["event_type"].startswith("file_"):
                 out.append(event)
@@ -230,7 +231,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--dirs", type=int, default=10_000)
-    parser.add_argument("--fsync", default="never,batch")
+    parser.add_argument("--fsync", default="never,batch,always")
     args = parser.parse_args()
     ok = True
     with tempfile.TemporaryDirectory(prefix="bench-watch-", dir="/var/tmp") as tmp:

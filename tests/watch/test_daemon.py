@@ -256,3 +256,20 @@ def test_bad_options(settle: str, tmp_path: Path) -> None:
     from tests.helpers.cli import run_cli
 
     assert run_cli("watch", str(tmp_path), "--settle", settle).code == 2
+
+
+def test_odd_names_and_storage_inside_the_tree(tmp_path: Path, start_watcher, storage) -> None:
+    """Watching a directory that holds the event storage must not record its own writes."""
+    tree = tmp_path
+    (tree / "plain.txt").write_text("p")
+    w = start_watcher(tree)
+    odd = os.fsdecode(b"caf\xe9 \n.txt")  # not UTF-8, with a newline
+    (tree / odd).write_text("odd")
+    (tree / "fifo").parent.mkdir(exist_ok=True)
+    os.mkfifo(tree / "fifo")  # not a file: never opened, never recorded
+    shown = os.fsencode(odd).decode("utf-8", "backslashreplace")  # how the writer stores it
+    w.wait_for(lambda ev: ("file_create", shown) in summary(ev))
+    paths = [p for e in w.settle() for p in e["files_changed"]]  # (+ the watcher's own log)
+    assert paths.count(shown) == 1 and "fifo" not in paths
+    assert not any(p.startswith("events/") for p in paths)
+    assert w.stop() == 0 and chain_ok(storage)
