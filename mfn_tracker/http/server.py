@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 import sys
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from mfn_tracker.errors import EXIT_USAGE, TrackerError
 from mfn_tracker.settings import Settings
+from mfn_tracker.store.layout import open_storage_dir
 
 log = logging.getLogger("mfn_tracker.http")
 
@@ -65,6 +67,8 @@ def serve(settings: Settings, options: ServeOptions) -> None:
         ) from None
     if (options.certfile is None) != (options.keyfile is None):
         raise TrackerError("give both --ssl-certfile and --ssl-keyfile", exit_code=EXIT_USAGE)
+    # An unusable storage is one line now, not a server that answers 503 to everything.
+    os.close(open_storage_dir(settings.storage_path, mode=settings.dir_mode))
     app = create_app(settings, cors_origins=options.cors_origins)
     sock = bind(options.host, options.port)
     config = uvicorn.Config(

@@ -68,3 +68,15 @@ def test_serve_usage_errors() -> None:
     assert no_host.code == 2
     assert "cannot resolve host" in no_host.err
     assert "Traceback" not in no_host.err
+
+
+def test_serve_refuses_an_unsafe_storage_before_listening(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    result = run_cli("serve", "--port", "0", env={"MFN_EVENT_STORAGE_PATH": str(link)})
+    assert result.code == 1
+    assert "refusing storage" in result.err
+    assert "symlink" in result.err
+    assert "serving" not in result.err
