@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import BackgroundTasks, FastAPI, Request
 
 from mfn_tracker.http.middleware import EventLoggingMiddleware
 from mfn_tracker.settings import Settings
@@ -37,11 +37,20 @@ def inner_app() -> FastAPI:
     async def boom() -> None:
         raise RuntimeError("kaboom with ghp_" + "a" * 36)
 
+    @app.get("/late")
+    async def late(tasks: BackgroundTasks) -> dict[str, bool]:
+        tasks.add_task(_fail_after_response)
+        return {"ok": True}
+
     @app.get("/private")
     async def private() -> dict[str, str]:
         return {"secret": "data"}
 
     return app
+
+
+def _fail_after_response() -> None:
+    raise ValueError("a background task failed after the response was sent")
 
 
 class KeyGate:

@@ -275,3 +275,14 @@ def test_a_backlog_slows_requests_down_but_never_the_loop(
         assert app.flush(5)
     assert len(all_events(storage)) == 8
     assert chain_ok(storage)
+
+
+def test_an_error_after_the_response_is_recorded_too(settings: Settings, storage: Path) -> None:
+    app = sample_app(settings)
+    with running(app) as url:
+        assert httpx.get(f"{url}/late").status_code == 200  # the client got its answer
+        assert app.flush(5)
+    done, error = all_events(storage)
+    assert (done["event_type"], done["status"]) == ("api_request", "success")
+    assert (error["event_type"], error["metadata"]["error"]) == ("api_error", "ValueError")
+    assert done["request_id"] == error["request_id"]
