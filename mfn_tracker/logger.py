@@ -152,7 +152,7 @@ class SystemEventLogger:
         self, user_id: str, comment_text: str, target: str | None = None, **kw: Any
     ) -> SystemEvent:
         description = f"Comment on {target}" if target else "Comment"
-        metadata = {**kw.pop("metadata", None or {}), **({"target": target} if target else {})}
+        metadata = {**(kw.pop("metadata", None) or {}), **({"target": target} if target else {})}
         return self.log_event(
             EventType.COMMENT,
             user_id,
@@ -177,7 +177,7 @@ class SystemEventLogger:
             )
         if success:
             return self.log_event(kind, user_id, f"Authentication ({kind}) succeeded", **kw)
-        metadata = {**kw.pop("metadata", None or {}), "attempted": kind}
+        metadata = {**(kw.pop("metadata", None) or {}), "attempted": kind}
         return self.log_event(
             EventType.AUTH_FAILURE,
             user_id,
@@ -190,7 +190,7 @@ class SystemEventLogger:
     def log_api_request(
         self, user_id: str, endpoint: str, method: str = "GET", **kw: Any
     ) -> SystemEvent:
-        metadata = {**kw.pop("metadata", None or {}), "endpoint": endpoint, "method": method}
+        metadata = {**(kw.pop("metadata", None) or {}), "endpoint": endpoint, "method": method}
         return self.log_event(
             EventType.API_REQUEST, user_id, f"{method} {endpoint}", metadata=metadata, **kw
         )

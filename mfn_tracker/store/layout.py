@@ -52,8 +52,8 @@ def check_storage_dir(path: Path, st: os.stat_result) -> None:
     uid = os.geteuid()
     if st.st_uid not in (uid, 0):
         raise TrackerError(f"refusing storage {path}: owned by uid {st.st_uid}, not by you ({uid})")
-    if st.st_mode & stat.S_IWOTH:
-        raise TrackerError(f"refusing storage {path}: writable by other users (chmod o-w)")
+    if st.st_mode & (stat.S_IWOTH | stat.S_IWGRP):
+        raise TrackerError(f"refusing storage {path}: writable by other users (chmod go-w)")
 
 
 def open_storage_dir(path: Path, *, mode: int, create: bool = True) -> int:

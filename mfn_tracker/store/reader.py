@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -88,7 +89,7 @@ def _encode(value: str) -> bytes:
 class Problem:
     path: Path
     line: int
-    kind: str  # "malformed" or "torn-tail"
+    kind: str  # "malformed", "torn-tail" or "unreadable"
     detail: str
 
     def __str__(self) -> str:
@@ -128,7 +129,11 @@ def _file_events(day_file: DayFile, query: Query, report: ReadReport) -> Iterato
     loads = _json_loads()
     needles = query.needles()
     type_needles = [b'"event_type":' + _encode(t) for t in query.types or ()]
-    lines = _lines_reversed(day_file) if query.newest_first else _lines_forward(day_file)
+    lines = (
+        _lines_reversed(day_file, report)
+        if query.newest_first
+        else _lines_forward(day_file, report)
+    )
     for line_no, raw, complete in lines:
         if not complete:
             report.add(Problem(day_file.path, line_no(), "torn-tail", "incomplete last write"))
@@ -154,8 +159,9 @@ def _file_events(day_file: DayFile, query: Query, report: ReadReport) -> Iterato
 LineItem = tuple[Callable[[], int], bytes, bool]  # (line number, bytes, newline-terminated)
 
 
-def _lines_forward(day_file: DayFile) -> Iterator[LineItem]:
+def _lines_forward(day_file: DayFile, report: ReadReport) -> Iterator[LineItem]:
     opener = gzip.open if day_file.compressed else open
+    number = 0
     try:
         with opener(day_file.path, "rb") as stream:
             for number, raw in enumerate(stream, 1):
@@ -165,15 +171,18 @@ def _lines_forward(day_file: DayFile) -> Iterator[LineItem]:
                     yield _constant(number), body, complete
     except FileNotFoundError:
         return  # removed by retention while we read
-    except (OSError, EOFError) as exc:
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        # A damaged compressed day: report it and go on with the other days.
+        report.add(Problem(day_file.path, number + 1, "unreadable", f"damaged gzip data ({exc})"))
+    except OSError as exc:
         from mfn_tracker.errors import TrackerError
 
-        raise TrackerError(f"cannot read {day_file.path}: {exc}") from None
+        raise TrackerError(f"cannot read {day_file.path}: {exc.strerror or exc}") from None
 
 
-def _lines_reversed(day_file: DayFile) -> Iterator[LineItem]:
+def _lines_reversed(day_file: DayFile, report: ReadReport) -> Iterator[LineItem]:
     if day_file.compressed:  # gzip cannot seek backwards cheaply: one old day at a time
-        yield from reversed(list(_lines_forward(day_file)))
+        yield from reversed(list(_lines_forward(day_file, report)))
         return
     try:
         fd = os.open(day_file.path, os.O_RDONLY | os.O_CLOEXEC)

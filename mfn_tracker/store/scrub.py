@@ -31,7 +31,9 @@ _SECRET_VALUE = re.compile(
             r"glpat-[\w-]{20}",
             r"xox[baprs]-[\w-]*",
             r"AIza[\w-]{35}",
-            r"-----BEGIN [A-Z ]*PRIVATE KEY-----(?:.*?-----END [A-Z ]*PRIVATE KEY-----)?",
+            # PEM, OpenSSH and PGP private keys; without an END line, to the end of the text.
+            r"-----BEGIN [A-Z ]*PRIVATE KEY[A-Z ]*-----"
+            r"(?:.*?-----END [A-Z ]*PRIVATE KEY[A-Z ]*-----|.*)",
             r"Bearer\s+\S+",
             r"eyJ[\w-]+\.[\w-]+\.[\w-]*",
         )
@@ -49,7 +51,7 @@ _key_verdicts: dict[str, bool] = {}  # keys repeat across events; remember each 
 # A screen over the serialized line: every secret value the precise rules find starts with
 # one of these, so a line without any (and without secret-looking keys) needs no scrubbing.
 _SCREEN = re.compile(
-    rb"AKIA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|AIza|-----BEGIN|Bearer|eyJ|://[^/\s\"]*@"
+    rb"AKIA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|AIza|-----BEGIN|Bearer|eyJ|://[^/\s]*@"
 )
 
 
@@ -61,7 +63,7 @@ def might_hold_secret(body: bytes, metadata: object) -> bool:
 def _has_secret_key(value: object) -> bool:
     if isinstance(value, dict):
         return any(is_secret_key(k) or _has_secret_key(v) for k, v in value.items())
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return any(_has_secret_key(v) for v in value)
     return False
 
@@ -88,7 +90,9 @@ def scrub_value(value: Any) -> Any:
         return scrub_text(value)
     if isinstance(value, dict):
         return {
-            k: (REDACTED if isinstance(k, str) and is_secret_key(k) else scrub_value(v))
+            scrub_value(k): (
+                REDACTED if isinstance(k, str) and is_secret_key(k) else scrub_value(v)
+            )
             for k, v in value.items()
         }
     if isinstance(value, (list, tuple)):

@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mfn_tracker.store.timestamps import TIMESTAMP_RE
+
 _BLOCK = 64 * 1024
 
 
@@ -27,7 +29,9 @@ def _parse(line: bytes, end: int) -> LastLine | None:
         return None
     if not isinstance(seq, int) or isinstance(seq, bool):
         return None
-    return LastLine(seq, line, end, str(record.get("timestamp", "")))
+    ts = record.get("timestamp")
+    # A recovered timestamp becomes the writers' clock: only the exact fixed-width form counts.
+    return LastLine(seq, line, end, ts if isinstance(ts, str) and TIMESTAMP_RE.match(ts) else "")
 
 
 def last_valid_line(path: Path, *, start: int = 0) -> LastLine | None:

@@ -91,33 +91,40 @@ def check_optional_text(name: str, value: object) -> str | None:
     return value
 
 
+MAX_METADATA_DEPTH = 32
+
+
 def check_metadata(value: object) -> dict[str, Any] | None:
-    """Metadata must be a JSON object: string keys, JSON values, finite numbers."""
+    """Metadata must be a JSON object: string keys, JSON values, finite numbers.
+
+    Returns it as plain dicts and lists (what the encoder writes), or None when empty.
+    """
     if value is None:
         return None
     if not isinstance(value, Mapping):
         raise EventValueError("metadata must be a mapping")
-    _check_json(value, "metadata")
-    return dict(value) or None
+    plain = _plain_json(value, "metadata", 0)
+    return plain or None
 
 
-def _check_json(value: object, where: str) -> None:
+def _plain_json(value: Any, where: str, depth: int) -> Any:
     if value is None or isinstance(value, (str, bool, int)):
-        return
+        return value
     if isinstance(value, float):
         if not math.isfinite(value):
             raise EventValueError(f"{where} holds a non-finite number")
-        return
+        return value
+    if depth >= MAX_METADATA_DEPTH:
+        raise EventValueError(f"{where} is nested deeper than {MAX_METADATA_DEPTH} levels")
     if isinstance(value, Mapping):
+        plain = {}
         for key, item in value.items():
             if not isinstance(key, str):
                 raise EventValueError(f"{where} has a non-string key {key!r}")
-            _check_json(item, f"{where}.{key}")
-        return
+            plain[key] = _plain_json(item, f"{where}.{key}", depth + 1)
+        return plain
     if isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            _check_json(item, f"{where}[{index}]")
-        return
+        return [_plain_json(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
     raise EventValueError(f"{where} holds a {type(value).__name__}, which is not JSON")
 
 

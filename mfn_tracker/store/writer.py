@@ -17,9 +17,11 @@ import itertools
 import json
 import mmap
 import os
+import re
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,17 +30,32 @@ from typing import Any
 from mfn_tracker.errors import TrackerError
 from mfn_tracker.settings import Settings
 from mfn_tracker.store import scrub, validate
-from mfn_tracker.store.layout import CHAIN_FILE, day_file_name, list_day_files, open_storage_dir
-from mfn_tracker.store.timestamps import day_of, format_ms, normalize_timestamp, now_ms
+from mfn_tracker.store.layout import (
+    CHAIN_FILE,
+    day_file_name,
+    list_day_files,
+    open_storage_dir,
+)
+from mfn_tracker.store.timestamps import (
+    day_of,
+    format_ms,
+    normalize_timestamp,
+    now_ms,
+)
 from mfn_tracker.types import EVENT_TYPE_VALUES, STATUS_VALUES
 
-MAX_LINE_BYTES = 16 * 1024
+MAX_LINE_BYTES = 16 * 1024  # the whole line, newline included
+# What the writer adds around the body: system_event, event_id, seq (up to 20 digits),
+# timestamp, prev, braces, the newline and a possible leading newline after a torn line.
+_ENVELOPE_BYTES = 256
+_FUTURE_SKEW_MS = 5 * 60 * 1000  # explicit timestamps may run this far ahead of our clock
 GENESIS_HASH = "0" * 64
 _HEAD_RECORD_BYTES = 512
 _BATCH_EVENTS = 256
 _BATCH_SECONDS = 1.0
 _OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 _HOST = os.uname().nodename
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class WriteError(TrackerError):
@@ -167,11 +184,18 @@ def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, 
 
         rest["user_id"] = pseudonymize_user(rest["user_id"], settings)
     raw_ts = get("timestamp")
+    return (None if raw_ts is None else _explicit_timestamp(raw_ts)), rest
+
+
+def _explicit_timestamp(value: object) -> str:
+    """A caller's own timestamp, normalized; one far in the future would mislabel its day."""
     try:
-        timestamp = None if raw_ts is None else normalize_timestamp(raw_ts)
+        timestamp = normalize_timestamp(value)  # type: ignore[arg-type]
     except ValueError as exc:
         raise validate.EventValueError(str(exc)) from None
-    return timestamp, rest
+    if timestamp > format_ms(now_ms() + _FUTURE_SKEW_MS):
+        raise validate.EventValueError(f"timestamp {timestamp} is in the future")
+    return timestamp
 
 
 def _text_field(name: str) -> Callable[[object, Settings], str | None]:
@@ -213,7 +237,7 @@ def render(
         timestamp, rest = prepare(fields, settings)
     except validate.EventValueError as exc:
         raise InvalidEvent(f"invalid event: {exc}") from None
-    body, rest = encode_body(rest, MAX_LINE_BYTES - 200)
+    body, rest = encode_body(rest, MAX_LINE_BYTES - _ENVELOPE_BYTES)
     return timestamp, body, rest
 
 
@@ -233,16 +257,32 @@ def encode_body(rest: dict[str, Any], budget: int) -> tuple[bytes, dict[str, Any
         body = _dumps(rest)
     if len(body) <= budget:
         return body, rest
+    original = len(body)
     limit = 4096
     while limit >= 16:
-        cut = _shrink(rest, limit)
-        cut.setdefault("metadata", {})
-        cut["metadata"] = {**cut["metadata"], "truncated": True, "original_bytes": len(body)}
+        cut = _with_truncation_note({k: _shrink(v, limit) for k, v in rest.items()}, original)
         shrunk = _dumps(cut)
         if len(shrunk) <= budget:
             return shrunk, cut
         limit //= 2
-    raise WriteError("event cannot be cut below the line limit")  # pragma: no cover
+    # Still too big (e.g. thousands of keys at every level): keep the required fields only.
+    required = ("event_type", "user_id", "action_description", "status", "repo", "host")
+    cut = _with_truncation_note({k: _shrink(rest[k], 256) for k in required if k in rest}, original)
+    return _dumps(cut), cut
+
+
+def _with_truncation_note(rest: dict[str, Any], original: int) -> dict[str, Any]:
+    """Mark a cut event, keeping the contract's field order (metadata before request_id)."""
+    metadata = {**(rest.get("metadata") or {}), "truncated": True, "original_bytes": original}
+    ordered = {k: v for k, v in rest.items() if k in _BEFORE_METADATA}
+    ordered["metadata"] = metadata
+    ordered.update((k, v) for k, v in rest.items() if k not in _BEFORE_METADATA and k != "metadata")
+    return ordered
+
+
+_BEFORE_METADATA = frozenset(
+    ("event_type", "user_id", "action_description", "status", "files_changed", "comments")
+)
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -268,11 +308,16 @@ def _undecodable_as_escapes(value: Any) -> Any:
 
 
 def _shrink(value: Any, limit: int) -> Any:
-    """Cut every string to ``limit`` characters and every list to ``limit // 16`` items."""
+    """Cut strings to ``limit`` characters, lists and mappings to ``limit // 16`` items."""
     if isinstance(value, str):
         return value if len(value) <= limit else value[:limit] + "…"
     if isinstance(value, dict):
-        return {k[:limit]: _shrink(v, limit) for k, v in value.items()}
+        keep = max(1, limit // 16)
+        pairs = list(value.items())
+        cut = {k[:limit]: _shrink(v, limit) for k, v in pairs[:keep]}
+        if len(pairs) > keep:
+            cut["…"] = f"{len(pairs) - keep} more"
+        return cut
     if isinstance(value, list):
         keep = max(1, limit // 16)
         items = [_shrink(v, limit) for v in value[:keep]]
@@ -280,6 +325,27 @@ def _shrink(value: Any, limit: int) -> Any:
             items.append(f"… {len(value) - keep} more")
         return items
     return value
+
+
+def _refuse_unless_plain(fd: int, path: Path) -> os.stat_result:
+    """A planted symlink is stopped by O_NOFOLLOW; this stops hard links and foreign files."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid not in (os.geteuid(), 0):
+        os.close(fd)
+        raise WriteError(f"refusing {path}: not a plain file of yours (planted link?)")
+    return st
+
+
+_LIVE_WRITERS: weakref.WeakSet[EventWriter] = weakref.WeakSet()
+
+
+def _forget_inherited_state() -> None:
+    """In a forked child: the parent's descriptors share its flock, so never use them here."""
+    for writer in list(_LIVE_WRITERS):
+        writer._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_forget_inherited_state)
 
 
 class EventWriter:
@@ -296,6 +362,19 @@ class EventWriter:
         self._unsynced: set[int] = set()
         self._unsynced_count = 0
         self._last_sync = time.monotonic()
+        _LIVE_WRITERS.add(self)
+
+    def _after_fork_in_child(self) -> None:
+        self._thread_lock = threading.Lock()  # another thread may have held it at fork time
+        if self._chain_map is not None:
+            self._chain_map.close()
+        for fd in [self._chain_fd, self._dir_fd, *self._day_fds.values()]:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)  # the parent's copy keeps its lock; ours is just dropped
+        self._chain_fd = self._dir_fd = self._chain_map = None
+        self._day_fds.clear()
+        self._unsynced.clear()
 
     # -- public -------------------------------------------------------------------------------
 
@@ -315,7 +394,9 @@ class EventWriter:
             fd, size = self._day_file(name)
             if not self._head_matches(head, name, size):
                 head = self._recover_head(head)
-                stamp = timestamp or max(stamp, head.ts)
+                stamp = timestamp or max(format_ms(ms), head.ts)
+                name = day_file_name(day_of(stamp))
+                fd, size = self._day_file(name)
             event_id = new_event_id(ms)
             seq, prev = head.seq + 1, head.hash
             line = (
@@ -327,7 +408,10 @@ class EventWriter:
             lead = b"\n" if size and not clean and os.pread(fd, 1, size - 1) != b"\n" else b""
             self._append(fd, name, lead + line + b"\n")
             end = size + len(lead) + len(line) + 1
-            self._write_head(ChainHead(seq, line_hash(line), name, end, max(stamp, head.ts)))
+            # Only times the writer stamped move the clock on: a caller's (backdated) timestamp
+            # must not drag later events along.
+            clock = head.ts if timestamp else stamp
+            self._write_head(ChainHead(seq, line_hash(line), name, end, clock))
         return {
             "system_event": True,
             "event_id": event_id,
@@ -382,7 +466,10 @@ class EventWriter:
                 fcntl.flock(chain_fd, fcntl.LOCK_EX)
                 # An unlinked or renamed-over file has no links left: writers must all lock the
                 # file that is there now (fstat costs no path lookup).
-                if os.fstat(chain_fd).st_nlink > 0:
+                st = os.fstat(chain_fd)
+                if st.st_nlink > 0:
+                    if st.st_size < _HEAD_RECORD_BYTES:  # new, or cut short: a mapped read
+                        os.ftruncate(chain_fd, _HEAD_RECORD_BYTES)  # past EOF would be SIGBUS
                     return chain_fd
             except OSError as exc:
                 raise WriteError(f"cannot lock {CHAIN_FILE}: {exc.strerror}") from None
@@ -410,6 +497,7 @@ class EventWriter:
                 raise WriteError(
                     f"cannot open {s.storage_path / CHAIN_FILE}: {exc.strerror}"
                 ) from None
+            _refuse_unless_plain(fd, s.storage_path / CHAIN_FILE)
             self._chain_fd = fd
             if not self._atexit_registered:
                 atexit.register(self.close)
@@ -430,9 +518,7 @@ class EventWriter:
         """Map ``.chain`` so reading and updating the head costs no system call."""
         if self._chain_map is None:
             fd = self._chain_fd
-            assert fd is not None  # noqa: S101 - _locked() opened it
-            if os.fstat(fd).st_size < _HEAD_RECORD_BYTES:
-                os.ftruncate(fd, _HEAD_RECORD_BYTES)  # under the lock: no writer can race this
+            assert fd is not None  # noqa: S101 - _locked() opened it and sized it
             try:
                 self._chain_map = mmap.mmap(fd, _HEAD_RECORD_BYTES)
             except OSError as exc:
@@ -445,6 +531,8 @@ class EventWriter:
             return size == 0 and not list_day_files(self.settings.storage_path)
         if head.file == name:
             return size == head.end
+        if size:  # lines the head does not know of (a writer died after appending them)
+            return False
         try:
             st = os.stat(head.file, dir_fd=self._dir_fd, follow_symlinks=False)
         except OSError:
@@ -488,10 +576,7 @@ class EventWriter:
             raise WriteError(
                 f"cannot open {self.settings.storage_path / name}: {exc.strerror}"
             ) from None
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_uid not in (os.geteuid(), 0):
-            os.close(fd)
-            raise WriteError(f"refusing {self.settings.storage_path / name}: not a plain file")
+        st = _refuse_unless_plain(fd, self.settings.storage_path / name)
         if st.st_size == 0 and self.settings.fsync == "always":
             os.fsync(self._dir_fd)  # type: ignore[arg-type]  # the new name must survive a crash
         self._day_fds[name] = fd

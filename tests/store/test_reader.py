@@ -106,3 +106,19 @@ def test_reading_streams_large_days_in_both_directions(settings: Settings, stora
     assert seqs(storage, limit=3) == [3000, 2999, 2998]
     assert len(seqs(storage)) == 3000
     assert seqs(storage, newest_first=False)[-1] == 3000
+
+
+def test_a_damaged_compressed_day_is_reported_and_the_rest_still_read(
+    storage: Path, three_days: EventWriter
+) -> None:
+    oldest = day_files(storage)[0]
+    packed = gzip.compress(oldest.read_bytes())
+    oldest.with_name(oldest.name + ".gz").write_bytes(packed[: len(packed) // 2])
+    oldest.unlink()
+    for newest_first in (True, False):
+        report = ReadReport()
+        found = sorted(
+            e["seq"] for e in iter_events(storage, Query(newest_first=newest_first), report)
+        )
+        assert found[-8:] == list(range(5, 13))  # the two intact days, whole
+        assert [p.kind for p in report.problems] == ["unreadable"]

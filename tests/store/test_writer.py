@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import os
 import re
@@ -204,6 +206,47 @@ def test_secrets_are_scrubbed_before_disk(settings: Settings, storage: Path) -> 
 
 
 @pytest.mark.parametrize(
+    "secret",
+    [
+        "AKIAABCDEFGHIJKLMNOP",
+        "ghp_" + "a" * 36,
+        "github_pat_" + "b" * 82,
+        "glpat-" + "c" * 20,
+        "xoxb-123-456-abcdef",
+        "AIza" + "d" * 35,
+        "Bearer abc123tokenvalue",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----",
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0\n",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA (no END line)",
+    ],
+)
+@pytest.mark.parametrize("where", ["action_description", "comments", "metadata", "key"])
+def test_each_secret_pattern_is_caught_on_its_own(
+    settings: Settings, storage: Path, secret: str, where: str
+) -> None:
+    """One secret per event and no secret-looking key, so the fast screen must catch it."""
+    fields: dict[str, object] = {
+        "action_description": f"see {secret} here" if where == "action_description" else "x",
+        "comments": f"note: {secret}" if where == "comments" else None,
+        "metadata": {"note": [("deep", secret)]} if where == "metadata" else None,
+    }
+    if where == "key":
+        fields["metadata"] = {secret: 1}
+    EventWriter(settings).write(event(**fields))
+    text = day_files(storage)[0].read_text()
+    body = secret.rsplit("-----", maxsplit=1)[-1].strip() or secret
+    for piece in {secret, secret.rsplit(maxsplit=1)[-1], body}:
+        assert piece not in text, piece
+    assert "[REDACTED]" in text
+
+
+def test_url_credentials_are_removed_even_with_quotes(settings: Settings, storage: Path) -> None:
+    EventWriter(settings).write(event(metadata={"url": 'https://bob:pa"ss@example.com/r.git'}))
+    assert all_events(storage)[0]["metadata"]["url"] == "https://[REDACTED]@example.com/r.git"
+
+
+@pytest.mark.parametrize(
     ("mode", "address", "stored"),
     [
         ("truncate", "192.168.1.100", "192.168.1.0"),
@@ -299,13 +342,18 @@ def test_a_killed_writer_loses_nothing_already_written(settings: Settings, stora
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     lines = (day_files(storage)[0]).read_bytes().split(b"\n")
-    broken = [line for line in lines[:-1] if not _is_json(line)]
-    assert broken == [] and (lines[-1] == b"" or not _is_json(lines[-1]))  # at most a torn tail
+    complete = [line for line in lines[:-1] if line]
+    assert all(_is_json(line) for line in complete)  # every finished line is whole
+    assert lines[-1] == b"" or not _is_json(lines[-1])  # at most one torn tail
     EventWriter(settings).write(event(action_description="after the crash"))
-    events = all_events(storage) if not lines[-1] else None
-    if events is not None:
-        assert events[-1]["action_description"] == "after the crash"
-        assert chain_ok(storage)
+    after = day_files(storage)[0].read_bytes().split(b"\n")
+    good = [json.loads(line) for line in after if _is_json(line)]
+    assert len(good) == len(complete) + 1
+    assert good[-1]["action_description"] == "after the crash"
+    assert [e["seq"] for e in good] == list(range(1, len(good) + 1))
+    valid = [line for line in after if _is_json(line)]
+    for previous, line in itertools.pairwise(valid):
+        assert json.loads(line)["prev"] == hashlib.sha256(previous).hexdigest()
 
 
 def test_a_torn_line_is_stepped_over_and_hides_nothing(settings: Settings, storage: Path) -> None:
@@ -321,8 +369,6 @@ def test_a_torn_line_is_stepped_over_and_hides_nothing(settings: Settings, stora
     after = json.loads(lines[4])
     assert after["action_description"] == "after" and after["seq"] == 4
     good = [line for line in lines if _is_json(line)]
-    import hashlib
-
     assert after["prev"] == hashlib.sha256(good[2]).hexdigest()
 
 
@@ -372,3 +418,113 @@ def _is_json(line: bytes) -> bool:
         return isinstance(json.loads(line), dict)
     except ValueError:
         return False
+
+
+def test_refuses_storage_writable_by_the_group(settings: Settings) -> None:
+    settings.storage_path.mkdir(mode=0o700)
+    settings.storage_path.chmod(0o770)
+    with pytest.raises(WriteError, match="writable by other users"):
+        EventWriter(settings).write(event())
+
+
+def test_refuses_a_planted_chain_file(tmp_path: Path, settings: Settings) -> None:
+    settings.storage_path.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"")
+    os.link(victim, settings.storage_path / CHAIN_FILE)
+    with pytest.raises(WriteError, match="not a plain file"):
+        EventWriter(settings).write(event())
+    assert victim.read_bytes() == b""
+
+
+def test_a_forged_head_cache_cannot_inject_into_lines(settings: Settings, storage: Path) -> None:
+    EventWriter(settings).write(event())
+    forged = f'v1 1 {"a" * 64} 10 9999-12-31T23:59:59Z","user_id":"mallory events_2026-11-27.jsonl'
+    (storage / CHAIN_FILE).write_bytes(forged.encode().ljust(511) + b"\n")
+    EventWriter(settings).write(event())
+    events = all_events(storage)
+    assert [e["user_id"] for e in events] == ["alice", "alice"]
+    assert all(TIMESTAMP.match(e["timestamp"]) for e in events)
+    assert chain_ok(storage)
+
+
+def test_future_timestamps_are_refused_and_cannot_drag_the_clock(
+    settings: Settings, storage: Path
+) -> None:
+    writer = EventWriter(settings)
+    with pytest.raises(InvalidEvent, match="in the future"):
+        writer.write(event(timestamp="2099-06-01T00:00:00Z"))
+    writer.write(event(timestamp="2020-01-01T00:00:00Z"))  # a backdated import is fine
+    record = writer.write(event())
+    assert record["timestamp"] > "2026-01-01"  # stamped now, not pinned to the import's time
+    assert chain_ok(storage)
+
+
+def test_a_writer_killed_after_the_first_line_of_a_day_forks_no_chain(
+    settings: Settings, storage: Path
+) -> None:
+    """The crash window at midnight: the line is on disk, the head cache still says yesterday."""
+    writer = EventWriter(settings)
+    writer.write(event(timestamp="2020-01-01T23:59:59Z"))
+    script = textwrap.dedent(
+        """
+        import os
+        from mfn_tracker.settings import load_settings
+        from mfn_tracker.store import writer as W
+        W.EventWriter._write_head = lambda self, head: os._exit(9)  # die between the two steps
+        W.EventWriter(load_settings()).write({"event_type": "commit", "user_id": "a",
+            "action_description": "x", "timestamp": "2020-01-02T00:00:00.001Z"})
+        """
+    )
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 9
+    EventWriter(settings).write(event(timestamp="2020-01-02T00:00:00.002Z"))
+    assert [e["seq"] for e in all_events(storage)] == [1, 2, 3]
+    assert chain_ok(storage)
+
+
+def test_a_writer_shared_across_fork_keeps_one_chain(settings: Settings, storage: Path) -> None:
+    writer = EventWriter(settings)
+    writer.write(event())
+    children = []
+    for n in range(4):
+        pid = os.fork()
+        if pid == 0:  # the child uses the parent's writer object, as a forking server would
+            try:
+                for i in range(300):
+                    writer.write(event(user_id=f"child{n}", action_description=str(i)))
+            finally:
+                os._exit(0)
+        children.append(pid)
+    for i in range(300):
+        writer.write(event(action_description=f"parent {i}"))
+    for pid in children:
+        assert os.waitpid(pid, 0)[1] == 0
+    events = all_events(storage)
+    assert [e["seq"] for e in events] == list(range(1, 1502))
+    assert chain_ok(storage)
+
+
+def test_an_event_with_thousands_of_keys_is_cut_not_lost(settings: Settings, storage: Path) -> None:
+    EventWriter(settings).write(
+        event(
+            comments="c", metadata={f"k{i}": {f"n{j}": j for j in range(50)} for i in range(3000)}
+        )
+    )
+    (line,) = raw_lines(storage)
+    assert len(line) + 1 <= MAX_LINE_BYTES
+    parsed = json.loads(line)
+    assert parsed["metadata"]["truncated"] is True
+    keys = list(parsed)
+    assert keys.index("comments") < keys.index("metadata") < keys.index("host")
+
+
+def test_the_cap_holds_for_long_sequence_numbers(settings: Settings, storage: Path) -> None:
+    writer = EventWriter(settings)
+    writer.write(event())
+    last = all_events(storage)[-1]
+    with day_files(storage)[0].open("ab") as out:  # as if the log had grown for ages
+        out.write(json.dumps({**last, "seq": 10**18}, separators=(",", ":")).encode() + b"\n")
+    (storage / CHAIN_FILE).write_bytes(b"garbage")  # so the head is rebuilt from that line
+    record = writer.write(event(action_description="x" * 20_000))
+    assert record["seq"] == 10**18 + 1
+    assert all(len(line) + 1 <= MAX_LINE_BYTES for line in raw_lines(storage))
