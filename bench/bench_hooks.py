@@ -3,9 +3,10 @@
 Run: ``.venv/bin/python bench/bench_hooks.py [ROUNDS]`` (default 40; ``--no-pre-commit`` drops
 the slow anchor). Each round times ``git commit -q --allow-empty`` once per contender, in a
 shuffled order, in one process; medians and the added milliseconds are printed. The issue's
-target: our hooks add at most 25 ms. Our recorder is detached, so after each timed commit the
-script waits (untimed) until the event is on disk, and reports that delay as well: it is what a
-reader calling ``wait_for_pending`` right after the commit may wait.
+target: our hooks add at most 25 ms. A further contender runs our shims with the recorder
+replaced by ``/bin/true``: how much of the cost is git starting the hook processes. Our
+recorder is detached, so after each timed commit the script waits (untimed) until the event is
+on disk, and reports that delay too: what a reader right after the commit may wait.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mfn_tracker.settings import load_settings
 from mfn_tracker.store.pending import wait_for_pending
 
 TARGET_MS = 25.0
+SHIM_ONLY = "mfn-tracker, sh shim only"
 PRE_COMMIT = Path(sys.executable).parent / "pre-commit"
 
 
@@ -38,6 +40,22 @@ def make_repo(base: Path, name: str) -> Path:
     repo = base / name
     git(base, "init", "-q", str(repo))
     git(repo, "commit", "-q", "--allow-empty", "-m", "root")
+    return repo
+
+
+def shim_only(base: Path) -> Path:
+    """Our shims with the recorder replaced by /bin/true: what git pays for the sh part alone."""
+    repo = make_repo(base, "shim-only")
+    settings = load_settings().with_changes(storage_path=base / "events-shim-only")
+    directory = hooks_dir(repo)
+    install_hooks(directory, settings)
+    for hook in directory.iterdir():
+        text = hook.read_text(errors="replace")
+        if "mfn_py=" in text:
+            lines = [
+                "mfn_py=/bin/true" if x.startswith("mfn_py=") else x for x in text.splitlines()
+            ]
+            hook.write_text("\n".join(lines) + "\n")
     return repo
 
 
@@ -68,6 +86,7 @@ def setup(base: Path, *, with_pre_commit: bool) -> dict[str, Path]:
     ours = make_repo(base, "ours")
     install_hooks(hooks_dir(ours), load_settings())
     repos["mfn-tracker"] = ours
+    repos[SHIM_ONLY] = shim_only(base)
     if with_pre_commit and PRE_COMMIT.exists():
         anchor = make_repo(base, "pre-commit")
         (anchor / ".pre-commit-config.yaml").write_text("repos: []\n")
@@ -102,6 +121,9 @@ def main() -> int:
                 if name == "mfn-tracker":
                     wait_for_pending(storage, timeout=10)
                     settle.append((time.perf_counter() - started) * 1000)
+                elif name == SHIM_ONLY:  # nobody records these: drop the markers
+                    shutil.rmtree(base / "events-shim-only" / ".pending", ignore_errors=True)
+                    (base / "events-shim-only" / ".pending").mkdir(mode=0o700)
         report(times, settle, rounds)
         lines = sum(p.read_bytes().count(b'"event_type":"commit"') for p in storage.glob("ev*"))
         print(f"commit events written: {lines} of {rounds + 1} commits with our hooks")
