@@ -93,6 +93,13 @@ def resolve_roots(paths: list[str] | tuple[str, ...], settings: Settings) -> tup
             roots.append(root)
     if not roots:
         raise TrackerError("watch needs at least one PATH", exit_code=EXIT_USAGE)
+    for root in roots:
+        outer = next((r for r in roots if r in root.parents), None)
+        if outer is not None:
+            raise TrackerError(
+                f"{root} is inside {outer}: watch one of them (events would be doubled)",
+                exit_code=EXIT_USAGE,
+            )
     return tuple(roots)
 
 

@@ -32,7 +32,13 @@ def is_editor_temp(name: str) -> bool:
 
 
 def is_git_internal(rel: str) -> bool:
-    return rel == GIT_DIR_NAME or rel.startswith(GIT_DIR_NAME + "/")
+    """``.git`` anywhere: the tree's own, and those of nested repositories and submodules."""
+    return (
+        rel == GIT_DIR_NAME
+        or rel.startswith(GIT_DIR_NAME + "/")
+        or rel.endswith("/" + GIT_DIR_NAME)
+        or f"/{GIT_DIR_NAME}/" in rel
+    )
 
 
 def _spec(path: Path) -> pathspec.GitIgnoreSpec | None:

@@ -7,7 +7,8 @@
 # inside, and checks: activating -> active only after READY=1 (the startup scan is done and
 # system_start written), a file change inside the container becomes an event, SIGKILL ->
 # Restart=on-failure (and the change made while it was down is recorded by the startup scan),
-# `systemctl stop` -> Result=success with every burst file recorded and system_stop last.
+# WATCHDOG=1 pings (and a restart when the daemon hangs), `systemctl stop` -> Result=success
+# with every burst file recorded and system_stop last.
 # Knobs: WORK (cache dir, default /var/tmp/mfn-nspawn), KEEP=1 (leave the container running).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -148,6 +149,21 @@ wait_for 10 bash -c "nsenter -t $LEADER -a -- python3 $SRC/tests/systemd/events_
   || die "delete made while down not recorded: $(probe sources file_delete)"
 [ "$(probe count system_start)" = 2 ] || die "expected a second system_start"
 ok "restarted (MainPID $PID1 -> $PID2), deletion while down recorded as startup-scan"
+
+echo "=== WATCHDOG=1 pings keep it alive; a hang (SIGSTOP) -> watchdog restart"
+C mkdir -p "/etc/systemd/system/$UNIT.d"
+C sh -c "printf '[Service]\nWatchdogSec=3\n' >/etc/systemd/system/$UNIT.d/watchdog.conf"
+C systemctl daemon-reload
+C timeout 60 systemctl restart "$UNIT"
+N0=$(C systemctl show -P NRestarts "$UNIT")   # a manual restart resets the counter
+sleep 7                                   # more than twice WatchdogSec: alive only if it pings
+[ "$(state)" = active ] && [ "$(C systemctl show -P NRestarts "$UNIT")" = "$N0" ] || die "killed by the watchdog while healthy: $(state) NRestarts=$(C systemctl show -P NRestarts "$UNIT")"
+C systemctl kill --kill-who=main --signal=SIGSTOP "$UNIT"
+watchdogged() { [ "$(C systemctl show -P NRestarts "$UNIT")" = $((N0 + 1)) ] && [ "$(state)" = active ]; }
+wait_for 30 watchdogged || die "watchdog did not restart the hung daemon"
+C journalctl -u "$UNIT" --no-pager | grep -q 'Watchdog timeout' || die "no watchdog message"
+C rm -r "/etc/systemd/system/$UNIT.d"; C systemctl daemon-reload
+ok "alive 7 s with WatchdogSec=3 (pings), hung daemon restarted by the watchdog"
 
 echo "=== systemctl stop -> system_stop, nothing lost"
 C sh -c "mkdir $TREE/burst && cd $TREE/burst && for i in \$(seq 1 300); do echo \$i >b\$i; done"

@@ -249,6 +249,9 @@ def test_bad_paths_are_clear_errors(tmp_path: Path, storage: Path) -> None:
     storage.mkdir(parents=True)
     result = run_cli("watch", str(storage))
     assert result.code == 1 and "inside the event storage" in result.err
+    (tmp_path / "outer" / "inner").mkdir(parents=True)
+    result = run_cli("watch", str(tmp_path / "outer"), str(tmp_path / "outer" / "inner"))
+    assert result.code == 2 and "events would be doubled" in result.err
 
 
 @pytest.mark.parametrize("settle", ["0", "abc"])

@@ -25,6 +25,7 @@ def test_gitignore_layers_and_tracked_files(tmp_path: Path) -> None:
     assert rules.ignored("sub/x.tmp") and not rules.ignored("x.tmp")
     assert rules.ignored("local-only") and rules.ignored("f.bak")
     assert rules.ignored(".git/config") and not rules.ignored("a.py")
+    assert rules.ignored("vendor/lib/.git/HEAD") and rules.ignored("sub/.git")
     (repo / "sub" / ".gitignore").write_text("")
     assert rules.rules_changed("sub/.gitignore") and not rules.ignored("sub/x.tmp")
 
