@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,62 @@ def test_serve_refuses_an_unsafe_storage_before_listening(tmp_path: Path) -> Non
     assert "refusing storage" in result.err
     assert "symlink" in result.err
     assert "serving" not in result.err
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_serve_https(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    argv = [sys.executable, "-m", "mfn_tracker", "serve", "--port", "0"]
+    argv += ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key), "--log-level", "warning"]
+    proc = subprocess.Popen(
+        argv, env={**os.environ, "MFN_ADMIN_KEYS": ADMIN_KEY}, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stderr is not None
+        match = re.search(r"serving (https://127\.0\.0\.1:\d+)", proc.stderr.readline())
+        assert match
+        url = match.group(1)
+        trust = ssl.create_default_context(cafile=str(cert))
+        r = httpx.get(f"{url}/events", headers={"X-API-Key": ADMIN_KEY}, verify=trust)
+        assert r.status_code == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
