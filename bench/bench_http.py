@@ -84,7 +84,7 @@ def serve(kind: str) -> None:
 def run_sample(kind: str, base: Path, *, clients: int, seconds: float) -> tuple[LoadResult, str]:
     storage = base / f"sample-{kind}"
     env = {"MFN_EVENT_STORAGE_PATH": str(storage)}
-    with process([sys.executable, __file__, "--serve", kind], env=env) as url:
+    with process([sys.executable, str(Path(__file__).resolve()), "--serve", kind], env=env) as url:
         result = hammer(f"{url}/hello?page=1&token=t0p-s3cret", clients=clients, seconds=seconds)
     if kind == "bare":
         return result, "no events (no middleware)"
