@@ -20,8 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from mfn_tracker.settings import Settings
 from mfn_tracker.store.timestamps import format_ms, now_ms
 from mfn_tracker.store.writer import GENESIS_HASH
 from mfn_tracker.types import EVENT_TYPE_VALUES, STATUS_VALUES
@@ -167,7 +169,34 @@ def _bench(args: argparse.Namespace, storage: Path, config: Path) -> int:
         slow = _median(anchor, args.anchor_runs, env)
         fast = f"{_median(floor, args.runs, env):>8.2f}s" if floor else f"{'-':>9}"
         print(f"{label:<46}{mine:>7.2f}s{slow:>8.2f}s{fast}{slow / mine:>8.0f}x")
+    _in_process(load_settings(env), args.runs)
     return 0
+
+
+def _in_process(settings: Settings, runs: int) -> None:
+    """The same reads as function calls: what the query engine costs without starting Python."""
+    from mfn_tracker.logger import build_query
+    from mfn_tracker.query import compute_stats, list_events
+
+    reads: dict[str, Callable[[], object]] = {
+        "list_events(user, since 7d, limit 1000)": lambda: list_events(
+            settings, build_query(user_id=TARGET_USER, since="7d", limit=1000)
+        ),
+        "list_events(type push, all)": lambda: list_events(
+            settings, build_query(event_type="push", since="7d")
+        ),
+        "compute_stats(since 7d)": lambda: compute_stats(
+            settings, build_query(since="7d"), include_users=True, bucket="day"
+        ),
+    }
+    print("\nin-process (function calls, no Python start), medians:")
+    for label, read in reads.items():
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            read()
+            times.append(time.perf_counter() - start)
+        print(f"  {label:<44}{statistics.median(times) * 1000:>8.1f} ms")
 
 
 CLI = [sys.executable, "-m", "mfn_tracker"]
