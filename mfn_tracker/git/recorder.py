@@ -121,6 +121,23 @@ def record_marker(path: Path) -> None:
                     with suppress(OSError):
                         os.unlink(marker.path)
                 forget_git_command(storage, git_pid)
+        _forget_orphan_leads(storage)
+
+
+def _forget_orphan_leads(storage: Path) -> None:
+    """``<pid>.lead`` without markers, of an exited process (a shim killed mid-way): remove it,
+    or a later git command that gets the same pid would wait for a recorder that never runs."""
+    try:
+        names = os.listdir(pending_dir(storage))
+    except OSError:
+        return
+    with_markers = {named[0] for named in map(parse_name, names) if named is not None}
+    for name in names:
+        pid, _, rest = name.partition(".")
+        if rest != "lead" or not pid.isdigit() or int(pid) in with_markers:
+            continue
+        if not pid_alive(int(pid)):
+            forget_git_command(storage, int(pid))
 
 
 def _git_pids(storage: Path) -> set[int]:

@@ -390,3 +390,18 @@ def test_a_burst_of_commits_is_written_in_order(
     assert subjects == [f"burst {i}" for i in range(1, 41)]
     assert pending_markers(storage) == []
     assert chain_ok(storage)
+
+
+def test_an_orphan_lead_file_is_cleaned(
+    world: tuple[Path, Path, Path, Recorded], storage: Path
+) -> None:
+    """A shim killed after announcing itself as leader leaves ``<pid>.lead``: it is cleaned."""
+    _, alice, _, rec = world
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    orphan = storage / ".pending" / f"{gone.pid}.lead"
+    orphan.write_bytes(b"")
+    commit(alice, "after the orphan")
+    assert rec.types() == ["commit"]
+    assert not orphan.exists()
+    assert pending_markers(storage) == []
