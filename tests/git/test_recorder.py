@@ -405,3 +405,34 @@ def test_an_orphan_lead_file_is_cleaned(
     assert rec.types() == ["commit"]
     assert not orphan.exists()
     assert pending_markers(storage) == []
+
+
+def test_records_without_the_venv_on_path(world: tuple[Path, Path, Path, Recorded]) -> None:
+    """GUI clients run git with a bare PATH: the shim's baked interpreter still records."""
+    _, alice, _, rec = world
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    subprocess.run(
+        ["git", "commit", "-q", "--allow-empty", "-m", "from a GUI"], cwd=alice, env=env, check=True
+    )
+    assert only(rec.new(), "commit")["action_description"].endswith("from a GUI")
+
+
+def test_a_repository_cannot_plant_modules_in_the_recorder(
+    world: tuple[Path, Path, Path, Recorded],
+) -> None:
+    _, alice, _, rec = world
+    canary = alice.parent / "planted-code-ran"
+    payload = f"open({str(canary)!r}, 'w').write('pwned')\n"
+    for name in (
+        "json.py",
+        "subprocess.py",
+        "mfn_tracker/__init__.py",
+        "mfn_tracker/git/__init__.py",
+    ):
+        path = alice / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(payload)
+    git(alice, "add", "-A")
+    git(alice, "commit", "-q", "-m", "planted")
+    assert only(rec.new(), "commit")["metadata"]["branch"] == "main"
+    assert not canary.exists()
