@@ -132,6 +132,28 @@ def hooks_dir(repo: Path) -> Path:
     return _rev_parse(repo, "--git-path", "hooks")
 
 
+def tracked_hooks(directory: Path) -> list[str]:
+    """Our hook names that are files tracked by git in ``directory`` (a core.hooksPath inside
+    the work tree, like husky's ``.husky``): moving them aside would change the repository."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(
+            ["git", "ls-files", "-z", "--", *HOOK_NAMES],
+            cwd=directory,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if proc.returncode != 0:
+        return []  # inside .git: nothing there is tracked
+    return [Path(name).name for name in proc.stdout.split("\0") if name]
+
+
 def common_dir(repo: Path) -> Path:
     """The git dir shared by all worktrees (where the last hook error is kept)."""
     return _rev_parse(repo, "--git-common-dir")
@@ -166,7 +188,17 @@ def our_slot(directory: Path, hook: str) -> Path | None:
 
 
 def install_hooks(directory: Path, settings: Settings) -> list[HookChange]:
-    """Install (or update) every shim in ``directory``; idempotent."""
+    """Install (or update) every shim in ``directory``; idempotent.
+
+    Refuses to move aside a hook that is a file tracked by git (it would change the repository
+    behind its owners' backs); such hooks call ``mfn-tracker`` themselves, see docs/git-hooks.md.
+    """
+    tracked = [name for name in tracked_hooks(directory) if our_slot(directory, name) is None]
+    if tracked and directory.is_dir():
+        raise TrackerError(
+            f"{directory} holds hooks tracked by git ({', '.join(tracked)}): moving them aside "
+            "would change the repository; see docs/git-hooks.md (core.hooksPath in the work tree)"
+        )
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -296,3 +296,22 @@ def test_status_via_cli(repos: tuple[Path, Path], storage: Path) -> None:
     assert bad.code == 1
     assert bad.err.startswith("mfn-tracker: error: not a git repository")
     assert "Traceback" not in bad.err
+
+
+def test_refuses_to_move_hooks_tracked_by_git(repos: tuple[Path, Path]) -> None:
+    """husky 4-8 style: core.hooksPath=.husky with the hook files committed."""
+    _, work = repos
+    husky = work / ".husky"
+    husky.mkdir()
+    (husky / "post-commit").write_text("#!/bin/sh\necho team hook\n")
+    (husky / "post-commit").chmod(0o755)
+    git(work, "add", ".husky")
+    git(work, "commit", "-q", "-m", "team hooks")
+    git(work, "config", "core.hooksPath", ".husky")
+    before = snapshot(husky)
+    result = run_cli("hooks", "install", "--repo", str(work))
+    assert result.code == 1
+    assert "tracked by git (post-commit)" in result.err
+    assert len(result.err.strip().splitlines()) == 1
+    assert snapshot(husky) == before
+    assert git(work, "status", "--porcelain") == ""
