@@ -70,6 +70,7 @@ class _Read:
     caller: Caller
     query: Query
     filters: dict[str, object]
+    note: str | None = None
 
 
 def _open_read(api_key: str | None, **filters: Any) -> _Read:
@@ -96,7 +97,7 @@ def _open_read(api_key: str | None, **filters: Any) -> _Read:
         "user": query.user,
         "repo": query.repo,
     }
-    return _Read(settings, caller, query, shown)
+    return _Read(settings, caller, query, shown, note)
 
 
 def _record(read: _Read, command: str, **extra: object) -> None:
@@ -153,10 +154,14 @@ def list_command(
     page = list_events(read.settings, read.query)
     _record(read, "events list", limit=limit, offset=offset, cursor=cursor)
     if fmt == "json":
-        applied = plain_filters(read.filters)
-        click.echo(
-            output.json_document(page.events, next_cursor=page.next_cursor, filters_applied=applied)
+        document = output.json_document(
+            page.events,
+            next_cursor=page.next_cursor,
+            filters_applied=plain_filters(read.filters),
+            note=read.note,
+            problems=[str(p) for p in page.problems],
         )
+        click.echo(document)
     elif fmt == "jsonl":
         _echo_lines(output.jsonl_lines(page.events))
     elif fmt == "csv":

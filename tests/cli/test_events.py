@@ -182,6 +182,8 @@ def test_a_user_sees_only_its_own_events_through_every_filter(
     assert len([e for e in tail if e["event_type"] != "api_request"]) == expected
     if "--user" in filters and "alice" not in filters:
         assert "not" in stats.err and "alice" in stats.err  # the note says it was overridden
+        as_json = json.loads(_as(keys.alice, "events", "list", *base, "--format", "json").out)
+        assert as_json["note"] and as_json["filters_applied"]["user"] == "alice"
 
 
 def test_a_user_may_not_run_the_monitoring_check(keys: Keys) -> None:
