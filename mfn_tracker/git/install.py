@@ -188,16 +188,28 @@ def our_slot(directory: Path, hook: str) -> Path | None:
 
 
 def install_hooks(directory: Path, settings: Settings) -> list[HookChange]:
-    """Install (or update) every shim in ``directory``; idempotent.
+    """Install (or update) every shim in ``directory``; idempotent; all or nothing.
 
-    Refuses to move aside a hook that is a file tracked by git (it would change the repository
-    behind its owners' backs); such hooks call ``mfn-tracker`` themselves, see docs/git-hooks.md.
+    Refuses to move aside a hook that is a file tracked by git: that would change the
+    repository behind its owners' backs (docs/git-hooks.md, core.hooksPath in the work tree).
     """
     tracked = [name for name in tracked_hooks(directory) if our_slot(directory, name) is None]
     if tracked and directory.is_dir():
         raise TrackerError(
             f"{directory} holds hooks tracked by git ({', '.join(tracked)}): moving them aside "
             "would change the repository; see docs/git-hooks.md (core.hooksPath in the work tree)"
+        )
+    taken = [
+        hook
+        for hook in HOOK_NAMES
+        if our_slot(directory, hook) is None
+        and os.path.lexists(directory / hook)
+        and os.path.lexists(directory / (hook + ORIG_SUFFIX))
+    ]
+    if taken:
+        raise TrackerError(
+            f"{directory}: {', '.join(taken)} not ours and {taken[0]}{ORIG_SUFFIX} already "
+            "exists: move one of them away, then install again"
         )
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -219,11 +231,6 @@ def _install_one(directory: Path, hook: str, settings: Settings) -> HookChange:
     path = directory / hook
     orig = directory / (hook + ORIG_SUFFIX)
     if os.path.lexists(path):
-        if os.path.lexists(orig):
-            raise TrackerError(
-                f"{path} is not ours and {orig.name} already exists: "
-                "move one of them away, then install again"
-            )
         try:
             os.rename(path, orig)
         except OSError as exc:
