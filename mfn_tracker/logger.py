@@ -233,7 +233,7 @@ class SystemEventLogger:
             with self._memory_lock:
                 memory = list(self._memory)
             ordered = reversed(memory) if newest_first else iter(memory)
-            matching = [r for r in ordered if query.matches(r)]
+            matching = [r for r in ordered if query.matches(r) and query.past_cursor_by_seq(r)]
             end = None if limit is None else offset + limit
             records = matching[offset:end]
         return [_as_model(r) for r in records]

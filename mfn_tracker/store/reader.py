@@ -62,12 +62,14 @@ class Query:
             return False
         if self.user is not None and event["user_id"] != self.user:
             return False
-        if self.repo is not None and event.get("repo") != self.repo:
-            return False
-        if self.cursor is not None:
-            seq = event.get("seq", 0)
-            return bool(seq < self.cursor if self.newest_first else seq > self.cursor)
-        return True
+        return self.repo is None or event.get("repo") == self.repo
+
+    def past_cursor_by_seq(self, event: dict[str, Any]) -> bool:
+        """After the cursor in seq order: exact where events are kept in write order."""
+        if self.cursor is None:
+            return True
+        seq = event.get("seq", 0)
+        return bool(seq < self.cursor if self.newest_first else seq > self.cursor)
 
     def needles(self) -> list[bytes]:
         """Byte strings every matching line must contain: a cheap prefilter before decoding."""
@@ -115,14 +117,32 @@ def iter_events(
     files = [f for f in list_day_files(storage) if query.wants_day(f.day)]
     if query.newest_first:
         files.reverse()
-    matching = (
-        event
-        for day_file in files
-        for event in _file_events(day_file, query, report)
-        if query.matches(event)
-    )
+
+    def matching() -> Iterator[dict[str, Any]]:
+        for day_file in files:
+            for event in _file_events(day_file, query, report):
+                if query.matches(event):
+                    yield event
+
+    events = matching() if query.cursor is None else _after_cursor(matching, query)
     stop = None if query.limit is None else query.offset + query.limit
-    return islice(matching, query.offset, stop)
+    return islice(events, query.offset, stop)
+
+
+def _after_cursor(
+    matching: Callable[[], Iterator[dict[str, Any]]], query: Query
+) -> Iterator[dict[str, Any]]:
+    """Continue after the cursor's event by its place in the files, not by seq: an event written
+    late into an earlier day's file has a higher seq than the days after it. If that event is
+    gone (retention), fall back to seq order."""
+    found = False
+    for event in matching():
+        if found:
+            yield event
+        elif event.get("seq") == query.cursor:
+            found = True
+    if not found:
+        yield from (event for event in matching() if query.past_cursor_by_seq(event))
 
 
 def _file_events(day_file: DayFile, query: Query, report: ReadReport) -> Iterator[dict[str, Any]]:

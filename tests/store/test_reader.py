@@ -122,3 +122,23 @@ def test_a_damaged_compressed_day_is_reported_and_the_rest_still_read(
         )
         assert found[-8:] == list(range(5, 13))  # the two intact days, whole
         assert [p.kind for p in report.problems] == ["unreadable"]
+
+
+def test_the_cursor_follows_file_order_across_a_late_event(
+    settings: Settings, storage: Path
+) -> None:
+    writer = EventWriter(settings)
+    for hour in range(3):
+        writer.write(
+            {"event_type": "commit", "user_id": "u", "action_description": f"d2 {hour}",
+             "timestamp": f"2026-11-26T0{hour}:00:00Z"}
+        )  # fmt: skip
+    writer.write(
+        {"event_type": "commit", "user_id": "u", "action_description": "late into day 1",
+         "timestamp": "2026-11-25T12:00:00Z"}
+    )  # fmt: skip
+    everything = [e["action_description"] for e in iter_events(storage, Query())]
+    assert everything == ["d2 2", "d2 1", "d2 0", "late into day 1"]
+    page1 = list(iter_events(storage, Query(limit=2)))
+    page2 = list(iter_events(storage, Query(limit=2, cursor=page1[-1]["seq"])))
+    assert [e["action_description"] for e in page1 + page2] == everything
