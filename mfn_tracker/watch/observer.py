@@ -30,6 +30,7 @@ from watchdog.events import (
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
 from watchdog.observers.inotify_c import InotifyFD
+from watchdog.observers.inotify_move_event_grouper import GroupedInotifyEvent, PathedInotifyEvent
 
 # No opened / closed_no_write / directory-modified events: `git status` alone would send
 # hundreds of them, and none says a file changed.
@@ -113,9 +114,37 @@ class _Group(InotifyWatchGroup):
 
 
 class _Emitter(InotifyEmitter):
-    def __init__(self, *args: Any, trouble: Trouble, **kwargs: Any) -> None:
+    """Marks paths straight from inotify's grouped events.
+
+    Building watchdog event objects and passing them through the observer's queue and thread
+    cost more CPU than judging the files (two threads per raw event, three raw events per new
+    file), and under a burst the reducer starved. The filter still sets the inotify mask; what
+    the event *was* does not matter here, only where it happened.
+    """
+
+    def __init__(
+        self, *args: Any, trouble: Trouble, marks: dict[str, MarkHandler], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._trouble = trouble
+        self._handler = marks.get(os.fsdecode(self.watch.path))
+
+    def build_and_queue_event(
+        self, event: GroupedInotifyEvent, *, full_events: bool = False
+    ) -> None:
+        handler = self._handler
+        if handler is None:
+            super().build_and_queue_event(event, full_events=full_events)
+            return
+        if not isinstance(event, PathedInotifyEvent):
+            for part in event:  # a paired move: both ends are dirty
+                handler.mark_path(part.path)
+            return
+        ev = event.ev
+        if ev.is_delete_self and os.fsdecode(event.path) == os.fsdecode(self.watch.path):
+            super().build_and_queue_event(event, full_events=full_events)  # the root went away
+        elif not ev.is_directory or ev.is_create or ev.is_delete or ev.is_move:
+            handler.mark_path(event.path)  # (a directory's attrib/modify says nothing new)
 
     def on_thread_start(self) -> None:
         self._inotify = _Group(
@@ -131,10 +160,10 @@ class _Emitter(InotifyEmitter):
 class Observer(BaseObserver):
     """An inotify observer with its own inotify instance and the loud watch group."""
 
-    def __init__(self, trouble: Trouble) -> None:
+    def __init__(self, trouble: Trouble, marks: dict[str, MarkHandler]) -> None:
         self._inotify_fd = InotifyFD()
         self._inotify_fd.start()
-        super().__init__(_Emitter, inotify_fd=self._inotify_fd, trouble=trouble)
+        super().__init__(_Emitter, inotify_fd=self._inotify_fd, trouble=trouble, marks=marks)
 
     def on_thread_stop(self) -> None:
         super().on_thread_stop()
@@ -161,20 +190,22 @@ class MarkHandler(FileSystemEventHandler):
             return None
         return rel
 
+    def mark_path(self, path: str | bytes) -> None:
+        rel = self._rel(path)
+        if rel is not None:
+            self._mark(rel)
+
     def dispatch(self, event: FileSystemEvent) -> None:
         for path in (event.src_path, getattr(event, "dest_path", "")):
             if path:
-                rel = self._rel(path)
-                if rel is not None:
-                    self._mark(rel)
+                self.mark_path(path)
 
 
 def start_observer(roots: dict[Path, Callable[[str], None]], trouble: Trouble) -> Observer:
     """Watch each root recursively; every event marks its path dirty through ``roots[root]``."""
-    observer = Observer(trouble)
-    for root, mark in roots.items():
-        observer.schedule(
-            MarkHandler(root, mark), str(root), recursive=True, event_filter=EVENT_FILTER
-        )
+    handlers = {str(root): MarkHandler(root, mark) for root, mark in roots.items()}
+    observer = Observer(trouble, handlers)
+    for root, handler in handlers.items():
+        observer.schedule(handler, root, recursive=True, event_filter=EVENT_FILTER)
     observer.start()
     return observer
