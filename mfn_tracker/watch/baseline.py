@@ -20,7 +20,7 @@ from mfn_tracker.errors import TrackerError
 
 HASH_CAP_BYTES = 64 * 1024 * 1024  # larger files are compared by size and mtime only
 BASELINE_DIR = ".watch"  # inside the storage directory: same owner, same 0700 protection
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class Entry:
     mode: int
     ino: int
     sha256: str | None
+    uid: int = -1  # the owner: a hint of who wrote a new file, not proof
 
     def same_content(self, other: Entry) -> bool:
         """Content and mode equal (what a user calls 'unchanged'); timestamps alone do not count."""
@@ -98,7 +99,9 @@ def read_entry(
     else:
         digest = hash_file(path, st.st_size, cap=cap)
     mode = stat.S_IMODE(st.st_mode)
-    return Entry(kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, mode, st.st_ino, digest)
+    return Entry(
+        kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, mode, st.st_ino, digest, st.st_uid
+    )
 
 
 class Baseline:
@@ -223,7 +226,7 @@ def save(path: Path, repo: Path, baseline: Baseline, *, dir_mode: int, file_mode
 
 
 def _row(e: Entry) -> list[object]:
-    return [e.kind, e.size, e.mtime_ns, e.ctime_ns, e.mode, e.ino, e.sha256]
+    return [e.kind, e.size, e.mtime_ns, e.ctime_ns, e.mode, e.ino, e.sha256, e.uid]
 
 
 def _ensure_private_dir(path: Path, mode: int) -> None:

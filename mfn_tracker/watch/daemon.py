@@ -8,6 +8,7 @@ dirty path and sweeps each tree once more before ``system_stop`` is written.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import pwd
 import signal
@@ -424,6 +425,14 @@ class WatchDaemon:
         )
 
 
+@functools.lru_cache(maxsize=256)
+def _owner(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def change_event(change: Change, root: Path, user: str) -> dict[str, Any]:
     """The event line for one change (DESIGN.md, "File event details")."""
     entry = change.entry or change.old
@@ -437,6 +446,8 @@ def change_event(change: Change, root: Path, user: str) -> dict[str, Any]:
         "source": change.source,
         "attribution": ATTRIBUTION,
     }
+    if entry.uid >= 0:
+        metadata["owner"] = _owner(entry.uid)  # who owns the file now; a hint, not attribution
     if entry.sha256 is None:
         metadata["hash_skipped"] = "above the size cap or unreadable"
     if change.kind == "file_change" and change.old is not None:
