@@ -61,6 +61,10 @@ def hash_file(path: str, size: int, *, cap: int) -> str | None:
     except OSError:
         return None
     try:
+        # A directory swapped for a symlink after the walk must not make the service (root)
+        # publish the hash of a file outside the tree: hash only what sits at ``path``.
+        if os.readlink(f"/proc/self/fd/{fd}") != os.path.abspath(path):
+            return None
         while chunk := os.read(fd, 1 << 20):
             digest.update(chunk)
     except OSError:

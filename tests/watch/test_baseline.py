@@ -20,6 +20,9 @@ def test_entry_hash_cap_and_symlink(tmp_path: Path) -> None:
     assert link is not None and link.kind == "symlink"
     assert link.sha256 == hashlib.sha256(b"/etc/passwd").hexdigest()  # the target, not followed
     assert bl.read_entry(str(tmp_path)) is None and bl.read_entry(str(tmp_path / "no")) is None
+    os.symlink("/etc", tmp_path / "dirlink")  # a path that leaves the tree through a parent
+    outside = bl.read_entry(str(tmp_path / "dirlink" / "passwd"))
+    assert outside is not None and outside.sha256 is None
 
 
 def test_save_load_and_journal_replay(tmp_path: Path) -> None:
