@@ -31,6 +31,7 @@ _SECRET_VALUE = re.compile(
             r"glpat-[\w-]{20}",
             r"xox[baprs]-[\w-]*",
             r"AIza[\w-]{35}",
+            r"\bmfn_[\w-]{40,}",  # our own API keys (mfn_ + token_urlsafe(32))
             # PEM, OpenSSH and PGP private keys; without an END line, to the end of the text.
             r"-----BEGIN [A-Z ]*PRIVATE KEY[A-Z ]*-----"
             r"(?:.*?-----END [A-Z ]*PRIVATE KEY[A-Z ]*-----|.*)",
@@ -51,7 +52,7 @@ _key_verdicts: dict[str, bool] = {}  # keys repeat across events; remember each 
 # A screen over the serialized line: every secret value the precise rules find starts with
 # one of these, so a line without any (and without secret-looking keys) needs no scrubbing.
 _SCREEN = re.compile(
-    rb"AKIA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|AIza|-----BEGIN|Bearer|eyJ|://[^/\s]*@"
+    rb"AKIA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|AIza|mfn_|-----BEGIN|Bearer|eyJ|://[^/\s]*@"
 )
 
 

@@ -214,6 +214,7 @@ def test_secrets_are_scrubbed_before_disk(settings: Settings, storage: Path) -> 
         "glpat-" + "c" * 20,
         "xoxb-123-456-abcdef",
         "AIza" + "d" * 35,
+        "mfn_" + "K3y-_" * 9,  # mfn-tracker's own API keys
         "Bearer abc123tokenvalue",
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
         "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n-----END OPENSSH PRIVATE KEY-----",
