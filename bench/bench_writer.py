@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mfn_tracker.logger import SystemEventLogger  # noqa: E402
-from mfn_tracker.settings import load_settings  # noqa: E402
+from mfn_tracker.logger import SystemEventLogger
+from mfn_tracker.settings import load_settings
 
 ROUNDS = 3
 
