@@ -571,6 +571,12 @@ class EventWriter:
         if len(self._day_fds) >= 3:
             self._close_day_fds()
         try:
+            os.stat(name + ".gz", dir_fd=self._dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            pass
+        else:  # a second, plain copy of an archived day would split that day in two
+            raise WriteError(f"{name[7:17]} is archived (compressed by retention): not appending")
+        try:
             fd = os.open(name, _OPEN_FLAGS, self.settings.file_mode, dir_fd=self._dir_fd)
         except OSError as exc:
             raise WriteError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import itertools
 import json
@@ -529,3 +530,18 @@ def test_the_cap_holds_for_long_sequence_numbers(settings: Settings, storage: Pa
     record = writer.write(event(action_description="x" * 20_000))
     assert record["seq"] == 10**18 + 1
     assert all(len(line) + 1 <= MAX_LINE_BYTES for line in raw_lines(storage))
+
+
+def test_an_archived_day_gets_no_second_plain_file(settings: Settings, storage: Path) -> None:
+    writer = EventWriter(settings)
+    writer.write(event(timestamp="2026-01-01T10:00:00Z"))
+    writer.write(event(timestamp="2026-01-02T10:00:00Z"))
+    day = storage / "events_2026-01-01.jsonl"
+
+    with writer.exclusive():  # as retention does: compress, then remove the plain file
+        (storage / "events_2026-01-01.jsonl.gz").write_bytes(gzip.compress(day.read_bytes()))
+        day.unlink()
+    with pytest.raises(WriteError, match="2026-01-01 is archived"):
+        writer.write(event(timestamp="2026-01-01T11:00:00Z"))
+    assert not day.exists()
+    writer.write(event())  # today is unaffected
