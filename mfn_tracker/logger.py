@@ -298,6 +298,12 @@ def build_query(
             raise TrackerError(str(exc), exit_code=EXIT_USAGE) from None
     if (limit is not None and limit < 0) or offset < 0:
         raise TrackerError("limit and offset must be >= 0", exit_code=EXIT_USAGE)
+    for name, text in (("user", user_id), ("repo", repo)):
+        if text is not None and not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise TrackerError(f"{name} filter is not UTF-8", exit_code=EXIT_USAGE) from None
     return Query(
         since=since,
         until=until,

@@ -13,6 +13,7 @@ from mfn_tracker.access.caller import (
     record_read,
     scope,
 )
+from mfn_tracker.access.recheck import KeyCheck
 from mfn_tracker.errors import AccessDenied
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "USER",
     "AccessDenied",
     "Caller",
+    "KeyCheck",
     "Unauthenticated",
     "authenticate",
     "plain_filters",

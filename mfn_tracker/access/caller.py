@@ -82,15 +82,24 @@ def record_read(
     channel: str = "cli",
     source_ip: str | None = None,
     request_id: str | None = None,
+    requested_user: str | None = None,
 ) -> None:
-    """Record a successful read as ``api_request``: the audit trail covers reads of itself."""
+    """Record a successful read as ``api_request``: the audit trail covers reads of itself.
+
+    ``requested_user`` is the user filter asked for before ``scope``; when scoping replaced it,
+    it is recorded too, so an attempt to read someone else's events stays in the trail.
+    """
     from mfn_tracker.access.audit import write_event
 
     shown = plain_filters(filters)
-    if settings.pseudonymize and isinstance(shown.get("user"), str):
+    if requested_user is not None and requested_user != shown.get("user", shown.get("user_id")):
+        shown["requested_user"] = requested_user
+    if settings.pseudonymize:
         from mfn_tracker.privacy import pseudonymize_user
 
-        shown["user"] = pseudonymize_user(shown["user"], settings)
+        for name in ("user", "user_id", "requested_user"):
+            if isinstance(shown.get(name), str):
+                shown[name] = pseudonymize_user(shown[name], settings)
     write_event(
         settings,
         {

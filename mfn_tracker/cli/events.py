@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 ALL_TIME = "1970-01-01"
+MAX_CURSOR = 1 << 62  # a seq; larger numbers cannot be one (and overflow SQLite's integers)
 
 
 def _parse_limit(_ctx: click.Context, param: click.Parameter, value: str) -> int | None:
@@ -71,6 +72,7 @@ class _Read:
     query: Query
     filters: dict[str, object]
     note: str | None = None
+    requested_user: str | None = None  # the --user asked for, before scoping
 
 
 def _open_read(api_key: str | None, **filters: Any) -> _Read:
@@ -86,6 +88,7 @@ def _open_read(api_key: str | None, **filters: Any) -> _Read:
         user_id=filters.pop("user", None),
         **filters,
     )
+    requested_user = query.user
     query, note = scope(caller, query)
     if note:
         click.echo(f"mfn-tracker: note: {note}", err=True)
@@ -97,13 +100,19 @@ def _open_read(api_key: str | None, **filters: Any) -> _Read:
         "user": query.user,
         "repo": query.repo,
     }
-    return _Read(settings, caller, query, shown, note)
+    return _Read(settings, caller, query, shown, note, requested_user)
 
 
 def _record(read: _Read, command: str, **extra: object) -> None:
     from mfn_tracker.access import record_read
 
-    record_read(read.settings, read.caller, command=command, filters={**read.filters, **extra})
+    record_read(
+        read.settings,
+        read.caller,
+        command=command,
+        filters={**read.filters, **extra},
+        requested_user=read.requested_user,
+    )
 
 
 def _fail_on_problems(problems: Iterable[Problem]) -> None:
@@ -129,7 +138,9 @@ def events() -> None:
 @_filter_options()
 @click.option("--limit", default="100", callback=_parse_limit, help="N (default 100) or all.")
 @click.option("--offset", type=click.IntRange(0, 10**9), default=0, help="Skip N matches.")
-@click.option("--cursor", type=click.IntRange(0), help="Continue after this seq (next_cursor).")
+@click.option(
+    "--cursor", type=click.IntRange(0, MAX_CURSOR), help="Continue after this seq (next_cursor)."
+)
 @click.option("--oldest-first", is_flag=True, help="Oldest first (default: newest first).")
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]), default="table"
@@ -225,14 +236,22 @@ def stats_command(api_key: str | None, bucket: str, fmt: str, **filters: Any) ->
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new events as they arrive.")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table")
 def tail_command(api_key: str | None, count: int, follow: bool, fmt: str, **filters: Any) -> None:
-    """The last N events, then (with --follow) new ones as they are written. Ctrl-C stops."""
+    """The last N events, then (with --follow) new ones as they are written. Ctrl-C stops.
+    Following ends (exit 3) once the key is revoked."""
+    from mfn_tracker.access import AccessDenied, KeyCheck
     from mfn_tracker.query import output, tail_events
 
     read = _open_read(api_key, since=ALL_TIME, **filters)
     _record(read, "events tail", count=count, follow=follow)
     problems: list[Problem] = []
+    key = KeyCheck(read.settings, read.caller)
     stream = tail_events(
-        read.settings, read.query, count=count, follow=follow, problems=problems.append
+        read.settings,
+        read.query,
+        count=count,
+        follow=follow,
+        problems=problems.append,
+        stop=lambda: not key.still_valid(),
     )
     width = _width()
     render = output.jsonl_line if fmt == "jsonl" else partial(output.row_line, width=width)
@@ -242,6 +261,8 @@ def tail_command(api_key: str | None, count: int, follow: bool, fmt: str, **filt
             sys.stdout.flush()
     except KeyboardInterrupt:  # Ctrl-C is how one stops following: not an error
         pass
+    if key.revoked:
+        raise AccessDenied("access denied: the key was revoked")
     _fail_on_problems(problems)
 
 

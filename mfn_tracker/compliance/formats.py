@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mfn_tracker._version import __version__
+from mfn_tracker.query.output import csv_text, csv_untext
 from mfn_tracker.store.timestamps import parse_timestamp
 
 ECS_VERSION = "8.11.0"
@@ -42,7 +43,6 @@ CSV_COLUMNS = (
     "prev",
 )
 _JSON_COLUMNS = frozenset({"files_changed", "metadata", "system_event", "seq", "duration_ms"})
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 def csv_cell(column: str, value: Any) -> str:
@@ -51,8 +51,7 @@ def csv_cell(column: str, value: Any) -> str:
         return ""
     if column in _JSON_COLUMNS:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return csv_text(str(value))
 
 
 def csv_value(column: str, cell: str) -> Any:
@@ -61,7 +60,7 @@ def csv_value(column: str, cell: str) -> Any:
         return None
     if column in _JSON_COLUMNS:
         return json.loads(cell)
-    return cell[1:] if cell.startswith("'") else cell
+    return csv_untext(cell)
 
 
 def csv_row(event: Mapping[str, Any]) -> list[str]:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from starlette.responses import StreamingResponse
 
 from mfn_tracker._version import __version__
-from mfn_tracker.access import record_read, scope
+from mfn_tracker.access import KeyCheck, record_read, scope
 from mfn_tracker.errors import EXIT_USAGE, TrackerError
 from mfn_tracker.http.deps import Client, current_client, only_params, settings_of
 from mfn_tracker.http.schemas import (
@@ -52,7 +52,9 @@ StatusParam = Annotated[str | None, Query(description="success|failure|pending|i
 UserParam = Annotated[str | None, Query(description="admins: any user; users: always themselves")]
 RepoParam = Annotated[str | None, Query(description="absolute work-tree path")]
 LimitParam = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size, at most 1000")]
-CursorParam = Annotated[int | None, Query(ge=1, description="`next_cursor` of the previous page")]
+CursorParam = Annotated[
+    int | None, Query(ge=1, le=1 << 62, description="`next_cursor` of the previous page")
+]
 BucketParam = Annotated[Literal["hour", "day"], Query(description="by_hour or by_day buckets")]
 LastParam = Annotated[int, Query(ge=0, le=MAX_PAGE, description="send the newest N matching first")]
 LastEventId = Annotated[str | None, Header(description="resume after this seq (EventSource)")]
@@ -108,11 +110,12 @@ def get_events(
 ) -> FastJSON:
     """Matching events, newest first, one page at a time (the seed's response, plus a cursor)."""
     settings = settings_of(request)
-    query, note = scope(client.caller, build_query(**filters, limit=limit, cursor=cursor))
+    asked = build_query(**filters, limit=limit, cursor=cursor)
+    query, note = scope(client.caller, asked)
     with request.app.state.read_slots:
         page = list_events(settings, query)
     applied = _applied(query, limit=limit, cursor=cursor)
-    _record(settings, client, "GET /events", applied)
+    _record(settings, client, "GET /events", applied, asked.user)
     return FastJSON(
         {
             "events": page.events,
@@ -161,13 +164,14 @@ def get_stats(
     """The seed's figures (total, by type, by status, unique users, average duration) and more;
     ``by_user`` for admins only."""
     settings = settings_of(request)
-    query, note = scope(client.caller, build_query(**filters))
+    asked = build_query(**filters)
+    query, note = scope(client.caller, asked)
     with request.app.state.read_slots:
         figures = compute_stats(
             settings, query, include_users=client.caller.is_admin, bucket=bucket
         )
     applied = _applied(query, bucket=bucket)
-    _record(settings, client, "GET /events/stats", applied)
+    _record(settings, client, "GET /events/stats", applied, asked.user)
     prefix = f"{settings.storage_path}/"
     problems = [str(p).replace(prefix, "") for p in figures.pop("problems", [])]
     return FastJSON(
@@ -208,10 +212,13 @@ def get_stream(
     query = build_query(**filters)  # only_params refused date and until
     if filters["since"] is None:
         query = replace(query, since=None, until=None)  # every day: the newest, then live
+    asked = query.user
     query, _note = scope(client.caller, query)
-    _record(settings, client, "GET /events/stream", _applied(query, last=last, after=after))
+    applied = _applied(query, last=last, after=after)
+    _record(settings, client, "GET /events/stream", applied, asked)
+    key = KeyCheck(settings, client.caller)
     return StreamingResponse(
-        event_stream(settings, query, last=last, after=after, slots=slots),
+        event_stream(settings, query, last=last, after=after, slots=slots, allowed=key.still_valid),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -238,7 +245,13 @@ def _day(filters: dict[str, Any], query: ReadQuery) -> str | None:
     return query.since[:10]
 
 
-def _record(settings: Settings, client: Client, command: str, filters: dict[str, Any]) -> None:
+def _record(
+    settings: Settings,
+    client: Client,
+    command: str,
+    filters: dict[str, Any],
+    requested_user: str | None,
+) -> None:
     record_read(
         settings,
         client.caller,
@@ -247,6 +260,7 @@ def _record(settings: Settings, client: Client, command: str, filters: dict[str,
         channel="http",
         source_ip=client.source_ip,
         request_id=client.request_id,
+        requested_user=requested_user,
     )
 
 

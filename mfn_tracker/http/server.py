@@ -74,6 +74,7 @@ def serve(settings: Settings, options: ServeOptions) -> None:
     config = uvicorn.Config(
         app,
         log_level=options.log_level,
+        access_log=False,  # it prints raw query strings; the middleware records requests
         proxy_headers=options.forwarded_allow_ips is not None,
         forwarded_allow_ips=options.forwarded_allow_ips,
         ssl_certfile=str(options.certfile) if options.certfile else None,

@@ -2,7 +2,8 @@
 
 A follow loop runs for as long as a dashboard stays connected, so it gets a dedicated thread
 (never a slot of the threadpool the other endpoints need). Events cross to the event loop through
-an ``asyncio.Queue``; a disconnect sets a flag the follow loop checks between polls.
+an ``asyncio.Queue``; a disconnect sets a flag the follow loop checks between polls, and so does
+a revoked key (checked every poll: one ``stat`` of the key registry), which ends the stream.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ import orjson
 
 from mfn_tracker.errors import TrackerError
 from mfn_tracker.query import tail_events
+from mfn_tracker.query.lines import seq_of
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.reader import Query
 
@@ -53,13 +55,21 @@ class StreamSlots:
 def sse_message(event: dict[str, Any]) -> bytes:
     """One SSE message; the event's ``seq`` is its id, so EventSource resumes after it."""
     data = orjson.dumps(event)  # one line: JSON escapes every newline inside strings
-    return b"id: %d\nevent: event\ndata: %s\n\n" % (int(event.get("seq", 0)), data)
+    return b"id: %d\nevent: event\ndata: %s\n\n" % (seq_of(event), data)
 
 
 class _Feed:
     """The follow loop's thread and the queue it fills; ``stop`` ends both."""
 
-    def __init__(self, settings: Settings, query: Query, *, count: int, after: int | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        query: Query,
+        *,
+        count: int,
+        after: int | None,
+        allowed: Callable[[], bool],
+    ) -> None:
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=10_000)
         self.stop = threading.Event()
@@ -69,6 +79,8 @@ class _Feed:
         self.query = replace(query, until=None, limit=None, cursor=None)
         self.count = count
         self.after = after
+        self.allowed = allowed
+        self.revoked = threading.Event()
 
     def start(self, slots: StreamSlots) -> None:
         def run() -> None:
@@ -83,11 +95,11 @@ class _Feed:
     def _pump(self) -> None:
         try:
             events = tail_events(
-                self.settings, self.query, count=self.count, follow=True, stop=self.stop.is_set
+                self.settings, self.query, count=self.count, follow=True, stop=self._should_stop
             )
             self.following.set()
             for event in events:
-                if self.after is None or int(event.get("seq", 0)) > self.after:
+                if self.after is None or seq_of(event) > self.after:
                     self._put(event)
         except TrackerError as exc:
             log.error("mfn-tracker: event stream stopped: %s", exc)
@@ -95,6 +107,12 @@ class _Feed:
         except Exception as exc:  # a bug: end this stream, keep the server
             log.exception("mfn-tracker: event stream failed")
             self._put(exc)
+
+    def _should_stop(self) -> bool:
+        if not self.stop.is_set() and not self.allowed():
+            self.revoked.set()
+            self.stop.set()
+        return self.stop.is_set()
 
     def _put(self, item: object) -> None:
         try:
@@ -118,13 +136,16 @@ async def event_stream(
     after: int | None,
     slots: StreamSlots,
     keepalive: float = KEEPALIVE_SECONDS,
+    allowed: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[bytes]:
     """Yield SSE bytes: the ``last`` newest matching events, or those after seq ``after``, then
-    every new one. ``query`` is scoped already. Ends when the client leaves."""
+    every new one. ``query`` is scoped already. Ends when the client leaves, or with an
+    ``error`` event once ``allowed()`` turns false (the caller's key was revoked)."""
     if not slots.take():  # checked before the response too; this is the binding check
         yield _error("too many open streams")
         return
-    feed = _Feed(settings, query, count=RESUME_WINDOW if after is not None else last, after=after)
+    count = RESUME_WINDOW if after is not None else last
+    feed = _Feed(settings, query, count=count, after=after, allowed=allowed)
     feed.start(slots)
     try:
         for _ in range(100):  # "open" once the follow loop is about to take its starting marks
@@ -141,6 +162,9 @@ async def event_stream(
             except asyncio.TimeoutError:
                 yield b": keepalive\n\n"
                 continue
+            if feed.revoked.is_set():
+                yield _error("access denied: the key was revoked")
+                return
             if isinstance(item, Exception):
                 yield _error("event stream stopped")
             if item is _END or isinstance(item, Exception):

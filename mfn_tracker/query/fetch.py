@@ -11,7 +11,7 @@ from typing import Any
 
 from mfn_tracker.errors import TrackerError
 from mfn_tracker.query.index import Index, StaleIndex, split_ord
-from mfn_tracker.query.lines import decode_line
+from mfn_tracker.query.lines import decode_line, seq_of
 from mfn_tracker.query.where import after_cursor, where_of
 from mfn_tracker.store.reader import Query, ReadReport
 
@@ -60,14 +60,9 @@ def _fetch(
     with _LineSource(index) as source:
         for ord_value, length, seq in index.rows(sql, params):
             event = source.event(ord_value, length)
-            if event is None or _seq(event) != seq or not check.matches(event):
+            if event is None or seq_of(event) != seq or not check.matches(event):
                 raise StaleIndex(source.name_of(ord_value))
             yield ord_value, event
-
-
-def _seq(event: dict[str, Any]) -> int:
-    seq = event.get("seq")
-    return seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
 
 
 class _LineSource:

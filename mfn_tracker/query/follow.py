@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from mfn_tracker.query.lines import decode_line
+from mfn_tracker.query.lines import decode_line, seq_of
 from mfn_tracker.query.listing import list_events
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.layout import list_day_files
@@ -36,7 +36,7 @@ def tail_events(
     shown = reversed(page.events)
     last_seq = 0
     for event in shown:
-        last_seq = max(last_seq, int(event.get("seq", 0)))
+        last_seq = max(last_seq, seq_of(event))
         yield event
     if not follow:
         return
@@ -45,8 +45,8 @@ def tail_events(
     live = replace(storage_query(settings, query), until=None, limit=None, offset=0, cursor=None)
     while not stop():
         for event in _new_events(settings, live, marks, problems):
-            if int(event.get("seq", 0)) > last_seq:
-                last_seq = int(event.get("seq", 0))
+            if seq_of(event) > last_seq:
+                last_seq = seq_of(event)
                 yield event
         time.sleep(poll)
 

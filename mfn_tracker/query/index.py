@@ -2,10 +2,11 @@
 
 The day files stay the truth; the index is a cache, caught up before every read in one write
 transaction: new files and appended bytes are added; a file that was replaced, shrunk, rewritten
-or compressed (its inode, size, times or fingerprints disagree) is indexed again from scratch;
-files that disappeared are dropped. Rows say where a line is (offset, length) and hold the fields
-queries filter on; events are always read back from the day files and checked against the query
-(see ``engine``), so a stale row makes the read start over instead of showing something wrong.
+or compressed (its inode, size, times or the SHA-256 of its whole indexed range disagree) is
+indexed again from scratch; files that disappeared are dropped, with every row they left. Rows
+say where a line is (offset, length) and hold the fields queries filter on; events are always
+read back from the day files and checked against the query (see ``engine``), so a stale row
+makes the read start over instead of showing something wrong.
 Hourly counts per type, status, user and repo make ``stats`` cheap.
 """
 
@@ -28,7 +29,7 @@ from mfn_tracker.store.reader import Problem
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-_FINGERPRINT = 4096  # bytes hashed at a file's start and before its indexed end
+_HASH_BLOCK = 1 << 20  # read size while hashing a file's indexed range
 _OFFSET_BITS = 36  # a day file up to 64 GiB
 _PART_BYTES = 16 << 20  # work item of a large catch-up
 _PARALLEL_BYTES = 48 << 20  # below this, worker processes cost more than they save
@@ -57,11 +58,23 @@ def ord_base(day_file: DayFile) -> int:
     return (day << (_OFFSET_BITS + 1)) | ((0 if day_file.compressed else 1) << _OFFSET_BITS)
 
 
+_MAX_ORD = 1 << 62  # above every day a row key can name (SQLite integers are 64-bit)
+
+
 def day_ord_bounds(since: str | None, until: str | None) -> tuple[int, int]:
-    """[low, high] row keys of the day files a time range touches (as ``Query.wants_day``)."""
+    """[low, high] row keys of the day files a time range touches (as ``Query.wants_day``);
+    clamped, so a far-future date means "everything from then on" rather than an overflow."""
     low = int(since[:10].replace("-", "")) << (_OFFSET_BITS + 1) if since else 0
-    high = (int(until[:10].replace("-", "")) + 1) << (_OFFSET_BITS + 1) if until else 1 << 62
-    return low, high - 1
+    high = (int(until[:10].replace("-", "")) + 1) << (_OFFSET_BITS + 1) if until else _MAX_ORD
+    return min(low, _MAX_ORD), min(high, _MAX_ORD) - 1
+
+
+def ord_key(name: str) -> tuple[str, bool] | None:
+    """(day, compressed) of a day file's name, None for any other name."""
+    for suffix, compressed in ((".jsonl.gz", True), (".jsonl", False)):
+        if name.startswith("events_") and name.endswith(suffix):
+            return name[len("events_") : -len(suffix)], compressed
+    return None
 
 
 def split_ord(value: int) -> tuple[int, bool, int]:
@@ -85,15 +98,13 @@ class _FileState:
     ctime_ns: int
     indexed: int  # bytes of complete lines indexed (plain files)
     lines: int
-    head: str | None
-    tail: str | None
+    digest: str | None  # SHA-256 of bytes [0, indexed) (plain files): an append must keep them
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> _FileState:
-        name, day, compressed, dev, ino, size, mtime_ns, ctime_ns, indexed, lines, *hashes = row
-        head, tail = hashes
+        name, day, compressed, dev, ino, size, mtime_ns, ctime_ns, indexed, lines, digest = row
         stats = (dev, ino, size, mtime_ns, ctime_ns)
-        return cls(name, day, bool(compressed), *stats, indexed, lines, head, tail)
+        return cls(name, day, bool(compressed), *stats, indexed, lines, digest)
 
     def same_file(self, st: os.stat_result) -> bool:
         return (self.dev, self.ino) == (st.st_dev, st.st_ino)
@@ -134,6 +145,7 @@ class Index:
                 self._forget(known[name].name, known[name].day, known[name].compressed)
             jobs = [job for f in present if (job := self._plan(f, known.get(f.path.name)))]
             self._run(jobs)
+            self._purge_orphans()
             self.conn.execute(_USER_INDEX)
             self.conn.execute("COMMIT")
         except BaseException:
@@ -141,8 +153,10 @@ class Index:
             raise
 
     def forget_file(self, name: str) -> None:
-        """Make the next catch-up index this file from scratch."""
-        self.conn.execute("DELETE FROM files WHERE name = ?", (name,))
+        """Drop every row of this file, so the next catch-up indexes it from scratch."""
+        key = ord_key(name)
+        if key is not None:
+            self._forget(name, *key)
 
     def _plan(self, day_file: DayFile, old: _FileState | None) -> _Job | None:
         try:
@@ -155,14 +169,14 @@ class Index:
             st = os.fstat(fd)
             if old is not None and old.unchanged(st):
                 return None
-            start, lines = _resume_point(fd, day_file, old, st)
+            start, lines, digest = _resume_point(fd, day_file, old, st)
             if start == 0 and old is not None:
                 self._forget(old.name, old.day, old.compressed)
             end = st.st_size if day_file.compressed else _last_line_end(fd, start, st.st_size)
-            head = tail = None
+            fingerprint = None
             if not day_file.compressed:  # what an append leaves alone: checked next time
-                head = _hash_at(fd, 0, min(_FINGERPRINT, end))
-                tail = _hash_at(fd, max(0, end - _FINGERPRINT), end)
+                _feed(digest, fd, start, end)
+                fingerprint = digest.hexdigest()
             parts = _parts(fd, day_file, ord_base(day_file), start, end)
         finally:
             os.close(fd)
@@ -177,8 +191,7 @@ class Index:
             st.st_ctime_ns,
             end,
             lines,
-            head,
-            tail,
+            fingerprint,
         )
         return _Job(day_file, state, parts)
 
@@ -198,7 +211,7 @@ class Index:
         for job in jobs:
             state = job.state
             self.conn.execute(
-                "INSERT OR REPLACE INTO files VALUES(?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT OR REPLACE INTO files VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     state.name,
                     state.day,
@@ -210,8 +223,7 @@ class Index:
                     state.ctime_ns,
                     state.indexed,
                     lines[id(job)],
-                    state.head,
-                    state.tail,
+                    state.digest,
                 ),
             )
 
@@ -231,6 +243,36 @@ class Index:
         )
         for table in ("problems", "agg", "files"):
             self.conn.execute(f"DELETE FROM {table} WHERE name = ?", (name,))  # noqa: S608
+
+    def _purge_orphans(self) -> None:
+        """Drop rows no ``files`` row owns (left by an older version, or an interrupted forget):
+        they would be counted by stats and point reads at files that are gone. Walks the
+        distinct files by key ranges, a few lookups per day file, not a table scan."""
+        names = {name for (name,) in self.conn.execute("SELECT name FROM files")}
+        keys = set()
+        for name in names:
+            key = ord_key(name)
+            if key is not None:
+                keys.add(ord_base(DayFile(key[0], self.storage / name, key[1])) >> _OFFSET_BITS)
+        low = 0
+        while row := self.conn.execute(
+            "SELECT ord FROM events WHERE ord >= ? ORDER BY ord LIMIT 1", (low,)
+        ).fetchone():
+            key = row[0] >> _OFFSET_BITS
+            low = (key + 1) << _OFFSET_BITS
+            if key not in keys:
+                self.conn.execute(
+                    "DELETE FROM events WHERE ord BETWEEN ? AND ?", (key << _OFFSET_BITS, low - 1)
+                )
+        for table in ("agg", "problems"):
+            name = ""
+            while row := self.conn.execute(
+                f"SELECT name FROM {table} WHERE name > ? ORDER BY name LIMIT 1",  # noqa: S608
+                (name,),
+            ).fetchone():
+                name = row[0]
+                if name not in names:
+                    self.conn.execute(f"DELETE FROM {table} WHERE name = ?", (name,))  # noqa: S608
 
     # -- reading back -------------------------------------------------------------------------
 
@@ -273,17 +315,24 @@ class Index:
 
 def _resume_point(
     fd: int, day_file: DayFile, old: _FileState | None, st: os.stat_result
-) -> tuple[int, int]:
-    """(offset to index from, lines before it): where an append continues, else 0."""
-    if old is None or day_file.compressed or not old.same_file(st):
-        return 0, 0
+) -> tuple[int, int, Any]:
+    """(offset to index from, lines before it, running hash of the bytes before it): where an
+    append continues, else 0.
+
+    An append is told from an edit by hashing the whole indexed range again: any byte changed in
+    place, even with the length kept, means its rows are stale (``stats`` never reads lines
+    back). The running hash then goes on over the new part, so nothing is read twice.
+    """
+    fresh = hashlib.sha256()
+    if old is None or day_file.compressed or not old.same_file(st) or old.digest is None:
+        return 0, 0, fresh
     if st.st_size < old.indexed or st.st_size == old.size:  # shrunk, or rewritten in place
-        return 0, 0
-    if _hash_at(fd, 0, min(_FINGERPRINT, old.indexed)) != old.head:
-        return 0, 0
-    if _hash_at(fd, max(0, old.indexed - _FINGERPRINT), old.indexed) != old.tail:
-        return 0, 0
-    return old.indexed, old.lines
+        return 0, 0, fresh
+    digest = hashlib.sha256()
+    _feed(digest, fd, 0, old.indexed)
+    if digest.copy().hexdigest() != old.digest:
+        return 0, 0, fresh
+    return old.indexed, old.lines, digest
 
 
 def _last_line_end(fd: int, start: int, size: int) -> int:
@@ -338,5 +387,11 @@ def _may_fork() -> bool:
     return cores > 1 and threading.active_count() == 1 and os.getloadavg()[0] < cores - 0.5
 
 
-def _hash_at(fd: int, start: int, end: int) -> str:
-    return hashlib.sha256(os.pread(fd, end - start, start) if end > start else b"").hexdigest()
+def _feed(digest: Any, fd: int, start: int, end: int) -> None:
+    """Hash bytes [start, end) of ``fd`` into ``digest``, a block at a time."""
+    while start < end:
+        block = os.pread(fd, min(_HASH_BLOCK, end - start), start)
+        if not block:
+            break
+        digest.update(block)
+        start += len(block)

@@ -12,14 +12,14 @@ from pathlib import Path
 from mfn_tracker.query.index import Index, IndexUnavailable, StaleIndex
 
 INDEX_FILE = ".index.sqlite3"
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files(
     name TEXT PRIMARY KEY, day TEXT NOT NULL, compressed INT NOT NULL,
     dev INT, ino INT, size INT, mtime_ns INT, ctime_ns INT,
-    indexed INT NOT NULL, lines INT NOT NULL, head TEXT, tail TEXT);
+    indexed INT NOT NULL, lines INT NOT NULL, digest TEXT);
 CREATE TABLE events(
     ord INTEGER PRIMARY KEY, len INT NOT NULL, seq INT NOT NULL, ts TEXT NOT NULL,
     type TEXT NOT NULL, status TEXT NOT NULL, user TEXT NOT NULL, repo TEXT, dur REAL);

@@ -7,6 +7,12 @@ from typing import Any
 import orjson
 
 
+def seq_of(event: dict[str, Any]) -> int:
+    """An event's sequence number; 0 when the stored line has none usable (null, text, bool)."""
+    seq = event.get("seq")
+    return seq if isinstance(seq, int) and not isinstance(seq, bool) else 0
+
+
 def decode_line(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """(event, None) for a well-formed event line; (None, reason) otherwise."""
     try:

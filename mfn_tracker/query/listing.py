@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mfn_tracker.query.lines import seq_of
 from mfn_tracker.query.prepare import storage_query, wait_for_writes
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.reader import Problem, Query, ReadReport
@@ -33,5 +34,5 @@ def list_events(settings: Settings, query: Query) -> Page:
     next_cursor = None
     if wanted is not None and len(events) > wanted:
         events = events[:wanted]
-        next_cursor = int(events[-1].get("seq", 0)) if events else None
+        next_cursor = seq_of(events[-1]) if events else None
     return Page(events=events, next_cursor=next_cursor, problems=report.problems)

@@ -34,7 +34,23 @@ _HEADERS = {"timestamp": "TIME (UTC)", "event_type": "TYPE", "status": "STATUS"}
 _MIN_DESCRIPTION = 20
 _ROW_WIDTHS = (24, 13, 11, 12, 20)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # a terminal must not obey stored escapes
-_FORMULA_START = ("=", "+", "@", "\t", "\r")  # spreadsheets run such cells as formulas
+# Spreadsheets run cells starting with these as formulas (OWASP "CSV injection"), also after
+# leading blanks; a tab or CR start is escaped too, and a quote start keeps the escape reversible.
+_FORMULA_CHARS = ("=", "+", "-", "@")
+_ESCAPE_START = ("\t", "\r", "\n", "'")
+
+
+def csv_text(text: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading ``'`` before anything that could start
+    a formula. Reversible: ``csv_untext`` drops one leading ``'``."""
+    if text.startswith(_ESCAPE_START) or text.lstrip(" \t\r\n").startswith(_FORMULA_CHARS):
+        return "'" + text
+    return text
+
+
+def csv_untext(cell: str) -> str:
+    """The inverse of :func:`csv_text`."""
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def json_text(value: object) -> str:
@@ -130,8 +146,7 @@ def _cell(value: object) -> str:
         return orjson.dumps(value).decode()
     if isinstance(value, bool):
         return "true" if value else "false"
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return csv_text(value) if isinstance(value, str) else str(value)
 
 
 def _drain(buffer: io.StringIO) -> Iterator[str]:
