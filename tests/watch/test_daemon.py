@@ -132,8 +132,11 @@ def test_git_checkout_equals_git_diff(tmp_path: Path, start_watcher) -> None:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "other")
     git(repo, "checkout", "-q", "main")
-    diff = git(repo, "diff", "--no-renames", "--name-status", "main", "other").splitlines()
-    assert len(diff) == 500
+    diff = git(repo, "diff", "--name-status", "main", "other").splitlines()
+    assert (
+        len(diff) == 500
+        and diff == git(repo, "diff", "--no-renames", "--name-status", "main", "other").splitlines()
+    )
     w = start_watcher(repo)
     git(repo, "checkout", "-q", "other")
     letter = {"file_create": "A", "file_change": "M", "file_delete": "D"}
