@@ -454,6 +454,8 @@ def change_event(change: Change, root: Path, user: str) -> dict[str, Any]:
         metadata["previous_sha256"] = change.old.sha256
     if change.old_path is not None:
         metadata["old_path"] = change.old_path
+        if change.old is not None:  # the move overwrote a file that was there
+            metadata["replaced_sha256"] = change.old.sha256
     description = f"{_DESCRIPTIONS[change.kind]}: {change.path}"
     if change.old_path is not None:
         description = f"File moved: {change.old_path} -> {change.path}"

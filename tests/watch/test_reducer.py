@@ -39,6 +39,14 @@ def test_move_is_one_event_and_same_content_touch_is_none(tmp_path: Path) -> Non
         r.dirty.mark(rel)
     changes = r.take(everything=True)
     assert [(c.kind, c.path, c.old_path) for c in changes] == [("file_move", "b.txt", "a.txt")]
+    for c in changes:
+        r.apply(c)
+    (repo / "b.txt").rename(repo / "t.txt")  # a move over an existing file
+    r.dirty.mark("b.txt")
+    r.dirty.mark("t.txt")
+    [move] = r.take(everything=True)
+    assert (move.kind, move.path, move.old_path) == ("file_move", "t.txt", "b.txt")
+    assert move.old is not None and move.old.size == 2  # what it replaced: "t\n"
 
 
 def test_nothing_is_due_while_git_holds_the_index_lock(tmp_path: Path) -> None:
