@@ -170,8 +170,8 @@ class Index:
             if old is not None and old.unchanged(st):
                 return None
             start, lines, digest = _resume_point(fd, day_file, old, st)
-            if start == 0 and old is not None:
-                self._forget(old.name, old.day, old.compressed)
+            if start == 0:  # also for a file with no files row: rows may be left of it
+                self._forget(day_file.path.name, day_file.day, day_file.compressed)
             end = st.st_size if day_file.compressed else _last_line_end(fd, start, st.st_size)
             fingerprint = None
             if not day_file.compressed:  # what an append leaves alone: checked next time

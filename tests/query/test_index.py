@@ -250,3 +250,102 @@ def test_open_index_catches_up_only_what_changed(settings: Settings, write: Writ
     finally:
         index.close()
     assert (rows, files) == (30, 3)
+
+
+def test_stats_never_count_a_line_edited_in_place_before_an_append(
+    settings: Settings, write: Write
+) -> None:
+    """Stats never read lines back: a same-length edit followed by an append must still make the
+    index look again (the whole indexed range is hashed before resuming)."""
+    _fill(write, 240)
+    alice = replace(WHOLE, user="alice")
+    before = compute_stats(settings, alice, include_users=True, bucket="day")["total"]
+    _edit_middle_line(
+        settings.storage_path / "events_2026-03-03.jsonl",
+        b'"user_id":"alice"',
+        b'"user_id":"zelda"',
+    )
+    write("2026-03-03T23:59:00.000Z", "carol")
+    stats = compute_stats(settings, alice, include_users=True, bucket="day")
+    assert stats["total"] == len(_streamed(settings, alice)) == before - 1
+    whole = compute_stats(settings, WHOLE, include_users=True, bucket="day")
+    assert whole["total"] == 241
+    assert whole["by_user"]["zelda"] == 1
+
+
+def test_a_day_compressed_under_a_reader_is_read_once_and_counted_once(
+    settings: Settings, write: Write
+) -> None:
+    """Retention writes the .gz and removes the plain file between a reader's catch-up and its
+    read-back: the retry must drop the old rows, not leave them pointing at a vanished file."""
+    from mfn_tracker.query.fetch import indexed_events
+
+    for i in range(5):
+        write(f"2026-03-01T10:00:0{i}.000Z", "alice")
+    plain = settings.storage_path / "events_2026-03-01.jsonl"
+    index = open_index(settings.storage_path, file_mode=settings.file_mode)  # caught up
+    with gzip.open(f"{plain}.gz", "wb") as packed:
+        packed.write(plain.read_bytes())
+    os.chmod(f"{plain}.gz", 0o600)
+    plain.unlink()
+    assert len(list(indexed_events(index, WHOLE, ReadReport()))) == 5
+    for _ in range(2):
+        assert len(_indexed(settings, WHOLE)) == 5
+    assert compute_stats(settings, WHOLE, include_users=True, bucket="day")["total"] == 5
+    index = open_index(settings.storage_path, file_mode=settings.file_mode)
+    try:
+        assert index.conn.execute("SELECT count(*) FROM events").fetchone()[0] == 5
+    finally:
+        index.close()
+
+
+def test_a_retried_read_does_not_double_the_stats(settings: Settings, write: Write) -> None:
+    """An in-place edit found by a list (the retry path) re-indexes the file from scratch."""
+    _fill(write, 240)
+    _edit_middle_line(
+        settings.storage_path / "events_2026-03-02.jsonl",
+        b'"user_id":"alice"',
+        b'"user_id":"bobby"',
+    )
+    index = open_index(settings.storage_path, file_mode=settings.file_mode)
+    index.forget_file("events_2026-03-02.jsonl")  # what a read-back that found it stale does
+    index.catch_up()
+    index.close()
+    assert len(_indexed(settings, WHOLE)) == 240
+    stats = compute_stats(settings, WHOLE, include_users=True, bucket="day")
+    assert stats["total"] == 240
+    assert sum(stats["by_user"].values()) == 240
+
+
+def test_rows_no_file_owns_are_purged(settings: Settings, write: Write) -> None:
+    _fill(write, 30)
+    index = open_index(settings.storage_path, file_mode=settings.file_mode)
+    try:  # rows an older version could leave behind: no files row owns them
+        index.conn.execute("DELETE FROM files WHERE name = 'events_2026-03-01.jsonl'")
+        index.conn.execute(
+            "INSERT INTO agg VALUES('events_1999-01-01.jsonl','1999',  '*','',7,0,0)"
+        )
+        index.catch_up()
+        events = index.conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        names = {n for (n,) in index.conn.execute("SELECT DISTINCT name FROM agg")}
+    finally:
+        index.close()
+    assert events == 30  # the day was indexed again, once
+    assert "events_1999-01-01.jsonl" not in names
+    assert compute_stats(settings, WHOLE, include_users=True, bucket="day")["total"] == 30
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [("2026-03-01", "9999-12-31"), ("8000-01-01", None), ("6711-01-01", "9999-01-01")],
+)
+def test_far_future_dates_are_an_empty_range_not_an_overflow(
+    settings: Settings, write: Write, since: str, until: str | None
+) -> None:
+    _fill(write, 30)
+    query = build_query(since=since, until=until)
+    expected = _streamed(settings, query)
+    assert [e["seq"] for e in list_events(settings, query).events] == expected
+    assert compute_stats(settings, query, include_users=True, bucket="day")["total"] == len(
+        expected
+    )
