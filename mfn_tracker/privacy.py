@@ -56,12 +56,15 @@ def load_key(settings: Settings) -> bytes:
     with _keys_lock:
         key = _keys.get(path)
         if key is None:
-            key = _read_key(path) or _create_key(path)
+            key = _read_key(path, shared=settings.shared) or _create_key(
+                path, shared=settings.shared
+            )
             _keys[path] = key
         return key
 
 
-def _read_key(path: Path) -> bytes | None:
+def _read_key(path: Path, *, shared: bool = False) -> bytes | None:
+    """The key, refused if others may change it or read it (group may read in shared mode)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -72,6 +75,12 @@ def _read_key(path: Path) -> bytes | None:
         st = os.fstat(fd)
         if st.st_uid not in (os.geteuid(), 0) or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise TrackerError(f"refusing pseudonymization key {path}: others may change it")
+        readers = stat.S_IROTH if shared else stat.S_IROTH | stat.S_IRGRP
+        if st.st_mode & readers:
+            raise TrackerError(
+                f"refusing pseudonymization key {path}: others may read it and undo the "
+                f"pseudonyms (run `chmod {'640' if shared else '600'} {path}`)"
+            )
         key = os.read(fd, 4096)
     finally:
         os.close(fd)
@@ -80,7 +89,7 @@ def _read_key(path: Path) -> bytes | None:
     return key
 
 
-def _create_key(path: Path) -> bytes:
+def _create_key(path: Path, *, shared: bool) -> bytes:
     """Write the key under a temporary name and link it in, so a racing process reads it whole."""
     ensure_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
@@ -96,7 +105,7 @@ def _create_key(path: Path) -> bytes:
         pass
     finally:
         os.unlink(tmp)
-    key = _read_key(path)
+    key = _read_key(path, shared=shared)
     if key is None:  # pragma: no cover - removed between link and read
         raise TrackerError(f"pseudonymization key {path} vanished while being created")
     return key

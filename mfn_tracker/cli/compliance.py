@@ -17,6 +17,7 @@ from mfn_tracker.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 _PROGRESS_BYTES = 64 * 1024 * 1024  # below this, verify is too quick for a bar to help
+_PAST = {"compress": "compressed", "delete": "deleted"}
 
 
 def _range_options(func: F) -> F:
@@ -69,7 +70,7 @@ def _progress(
     """A progress bar on stderr when it is a terminal and the range is large."""
     from mfn_tracker.compliance.verify import select_files
 
-    total = sum(f.path.stat().st_size for f in select_files(settings.storage_path, days))
+    total = sum(f.path.stat().st_size for f in select_files(settings.storage_path, days)[0])
     if not sys.stderr.isatty() or total < _PROGRESS_BYTES:
         yield None
         return
@@ -212,7 +213,7 @@ def retention_apply(
     if not done:
         click.echo("nothing to do")
     for item in done:
-        verb = f"would {item['action']}" if dry_run else f"{item['action']}d"
+        verb = f"would {item['action']}" if dry_run else _PAST[item["action"]]
         detail = "" if dry_run else f" ({item['lines']} lines, head seq {item['head_seq']})"
         click.echo(f"{verb} {item['file']}{detail}")
 

@@ -47,6 +47,7 @@ STORE_FILE = "checkpoints.jsonl"
 EVERY_EVENTS = 1000
 EVERY_SECONDS = 3600.0
 _THROTTLE_SECONDS = 1.0
+_MAX_CLAIM = 1 << 48  # no day file holds more bytes, lines or seqs: a bigger claim is bogus
 _log = logging.getLogger("mfn_tracker.checkpoints")
 
 
@@ -170,6 +171,14 @@ def signature_ok(checkpoint: Mapping[str, Any], public: Ed25519PublicKey) -> boo
 
 def _sign(payload: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
     return {**payload, "sig": key.sign(canonical(payload)).hex()}
+
+
+def attest(settings: Settings, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """``facts`` signed with the checkpoint key (created if missing), as verify checks them."""
+    key = load_private_key(settings, create=True)
+    if key is None:  # pragma: no cover - create=True makes one
+        raise TrackerError(f"no signing key at {key_path(settings)}")
+    return _sign({**facts, "key_id": key_id(key.public_key())}, key)
 
 
 # -- the local store ------------------------------------------------------------------------------
@@ -458,9 +467,19 @@ def check_claims(
     claims = _claims(checker, known)
     report = checker.report
     report.checkpoints = len({checkpoint_hash(cp) for cp, _, _ in claims})
+    keys, named = trusted_keys(settings, public_keys)
+    if named and not any(
+        str(cp.get("key_id", "")) in keys and signature_ok(cp, keys[str(cp.get("key_id"))])
+        for cp, _, _ in claims
+    ):  # the reviewer expects signed checkpoints: a log without any has lost them
+        checker.add(
+            "unsigned",
+            "checkpoints",
+            None,
+            "no checkpoint signed by the given public key(s) in the log or given with --checkpoint",
+        )
     if not claims:
         return
-    keys, named = trusted_keys(settings, public_keys)
     report.checkpoints_signed = bool(keys)
     if not keys:
         report.notes.append("checkpoint signatures not checked: no public key (--public-key)")
@@ -522,8 +541,21 @@ def _check_claim(checker: _Checker, cp: Mapping[str, Any]) -> None:
         return
     index = checker.file_index(name)
     when = cp.get("time", "?")
+    if not (0 < seq < _MAX_CLAIM and 0 < size < _MAX_CLAIM and 0 < lines < _MAX_CLAIM):
+        checker.add(
+            "modified",
+            index if index is not None else name,
+            None,
+            f"a checkpoint of {when} claims impossible figures",
+            None,
+        )
+        return
     if index is None:
-        if checker.ranged or any(r.file.removesuffix(".gz") == name for r in checker.retention):
+        if checker.ranged:
+            return
+        record = checker.deleted_record(name)
+        if record is not None:
+            _check_against_retention(checker, cp, record)
             return
         if not any(f.kind == "missing-day" and name in f.file for f in checker.report.findings):
             checker.add(
@@ -531,7 +563,12 @@ def _check_claim(checker: _Checker, cp: Mapping[str, Any]) -> None:
             )
         return
     scan = checker.scans[index]
-    raw = _line_ending_at(scan.day_file.path, size, compressed=scan.day_file.compressed)
+    limit = scan.size * 1100 if scan.day_file.compressed else scan.size  # gzip ratio < 1032
+    raw = (
+        _line_ending_at(scan.day_file.path, size, compressed=scan.day_file.compressed)
+        if size <= limit
+        else None
+    )
     if raw is None:
         if seq > checker.max_seq or (not scan.day_file.compressed and scan.size < size):
             checker.add(
@@ -561,6 +598,28 @@ def _check_claim(checker: _Checker, cp: Mapping[str, Any]) -> None:
         )
     elif not scan.day_file.compressed and scan.size == size and scan.lines != lines:
         checker.add("modified", index, None, f"holds {scan.lines} lines; checkpoint saw {lines}")
+
+
+def _check_against_retention(checker: _Checker, cp: Mapping[str, Any], record: Any) -> None:
+    """A deleted day: the signed retention record must hold what a checkpoint saw in it."""
+    seq, lines = int(cp["head_seq"]), int(cp["lines"])
+    first, last = record.first_seq, record.head_seq
+    agrees = (
+        first is not None
+        and last is not None
+        and first <= seq <= last
+        and lines <= record.lines
+        and (seq != last or cp.get("head_hash") == record.head_hash)
+    )
+    if not agrees:
+        checker.add(
+            "rewritten",
+            record.file,
+            None,
+            f"a checkpoint of {cp.get('time', '?')} saw seq {seq} ({lines} lines) in it; "
+            f"retention recorded seq {first}..{last} ({record.lines} lines)",
+            seq,
+        )
 
 
 def _line_ending_at(path: Path, offset: int, *, compressed: bool) -> bytes | None:

@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
@@ -28,7 +28,7 @@ from mfn_tracker.compliance.formats import (
 from mfn_tracker.compliance.head import read_head_record
 from mfn_tracker.errors import EXIT_USAGE, TrackerError
 from mfn_tracker.settings import Settings
-from mfn_tracker.store.reader import Query, ReadReport
+from mfn_tracker.store.reader import Problem, Query, ReadReport
 from mfn_tracker.store.timestamps import format_ms, now_ms
 
 FORMATS = ("jsonl", "csv", "ecs", "ocsf")
@@ -65,7 +65,22 @@ def scoped_events(settings: Settings, query: Query, report: ReadReport) -> Itera
 
     wait_for_writes(settings)
     whole = replace(storage_query(settings, query), newest_first=False, limit=None, offset=0)
-    return read_events(settings, whole, report)
+    return _well_formed(read_events(settings, whole, report), settings, report)
+
+
+def _well_formed(
+    events: Iterable[dict[str, Any]], settings: Settings, report: ReadReport
+) -> Iterator[dict[str, Any]]:
+    """Skip (and report) chained lines whose fields no writer wrote: verify names them."""
+    from mfn_tracker.compliance.scan import field_problem
+
+    for event in events:
+        why = field_problem(event)
+        if why is None:
+            yield event
+        else:
+            seq = event.get("seq")
+            report.add(Problem(settings.storage_path, 0, "malformed", f"seq {seq}: {why}"))
 
 
 def export_events(

@@ -1,10 +1,14 @@
 """``retention apply``: compress, then delete, whole day files, leaving evidence of each action.
 
 Each action is recorded as a ``retention`` event carrying the file's final line count, first and
-last seq and head hash, so ``verify`` can tell a policy deletion from a deleted day. Files are
-compressed outside the writers' lock (it can take seconds) and swapped in under it, after
-checking that nobody appended meanwhile: gzip to a temporary name, fsync, atomic rename.
-Today's file and the file holding the chain head are never touched.
+last seq and head hash, signed with the checkpoint key (anyone may log a ``retention`` event;
+``verify`` believes only signed ones), so it can tell a policy deletion from a deleted day.
+A file is verified (its chain and its links to the neighbouring days) before it is touched:
+retention never destroys evidence of tampering. A deletion is recorded before the file goes,
+so a failed record leaves the file in place. Files are compressed outside the writers' lock
+(it can take seconds) and swapped in under it, after checking that nobody appended meanwhile:
+gzip to a temporary name, fsync, atomic rename. Today's file and the chain head's are never
+touched.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class Facts:
     head_seq: int | None
     head_hash: str | None
     sha256: str
+    torn_tail: bool  # ends in an unterminated fragment (counted in ``lines``, as verify does)
 
 
 def policy_from_spans(compress_after: str | None, delete_after: str | None) -> Policy:
@@ -105,20 +110,45 @@ def apply(
         if dry_run:
             done.append({"action": item.action, "file": item.day_file.path.name, "dry_run": True})
             continue
+        _refuse_unless_verified(settings, item)
         if item.action == "compress":
             facts, size = _compress(settings, item.day_file)
-            extra: dict[str, Any] = {"compressed_bytes": size}
+            record = {"action": "compress", **asdict(facts), "compressed_bytes": size}
+            record["policy"] = asdict(policy)
+            _record(settings, record, user_id=user_id, key_id=key_id)
         else:
-            facts = _delete(settings, item.day_file)
-            extra = {}
-        record = {"action": item.action, **asdict(facts), **extra, "policy": asdict(policy)}
-        _record(settings, record, user_id=user_id, key_id=key_id)
+            facts = _facts(item.day_file)
+            record = {"action": "delete", **asdict(facts), "policy": asdict(policy)}
+            _record(settings, record, user_id=user_id, key_id=key_id)  # raises: nothing deleted
+            _delete(settings, item.day_file, facts)
         done.append(record)
     return done
 
 
+def _refuse_unless_verified(settings: Settings, item: Planned) -> None:
+    """Verify the day (chain and links to its neighbours) first: never destroy evidence."""
+    from mfn_tracker.compliance.verify import verify_log
+
+    report = verify_log(settings, days=(item.day_file.day, item.day_file.day))
+    found = [f for f in report.findings if f.tamper]
+    if found:
+        raise TrackerError(
+            f"refusing to {item.action} {item.day_file.path.name}: verify reports "
+            f"{len(found)} finding(s), first: {found[0]} (run `mfn-tracker verify --date "
+            f"{item.day_file.day}`; keep the file as evidence)"
+        )
+
+
+_SIGNED_FACTS = ("action", "file", "lines", "first_seq", "head_seq", "head_hash", "torn_tail")
+
+
 def _record(settings: Settings, record: dict[str, Any], *, user_id: str, key_id: str) -> None:
-    verb = "Compressed" if record["action"] == "compress" else "Deleted"
+    """Log the action with its facts signed by the checkpoint key (what verify believes)."""
+    from mfn_tracker.compliance.checkpoints import attest
+    from mfn_tracker.compliance.verify import ATTESTATION
+
+    signed = attest(settings, {"v": 1, **{k: record[k] for k in _SIGNED_FACTS}})
+    verb = "compressed" if record["action"] == "compress" else "deleted"
     writer = EventWriter(settings)
     try:
         writer.write(
@@ -126,9 +156,9 @@ def _record(settings: Settings, record: dict[str, Any], *, user_id: str, key_id:
                 "event_type": "retention",
                 "user_id": user_id,
                 "action_description": (
-                    f"Retention: {verb.lower()} {record['file']} ({record['lines']} lines)"
+                    f"Retention: {verb} {record['file']} ({record['lines']} lines)"
                 ),
-                "metadata": {**record, "key_id": key_id},
+                "metadata": {**record, "key_id": key_id, ATTESTATION: signed},
             }
         )
     finally:
@@ -145,6 +175,7 @@ def _facts(day_file: DayFile, sink: IO[bytes] | None = None) -> Facts:
     """Read the file once: lines, digest, first and last event (optionally copying it out)."""
     digest = hashlib.sha256()
     lines = size = 0
+    last_byte = b"\n"
     first: bytes | None = None
     tail = b""
     with _stream(day_file) as stream:
@@ -154,21 +185,24 @@ def _facts(day_file: DayFile, sink: IO[bytes] | None = None) -> Facts:
                 sink.write(block)
             lines += block.count(b"\n")
             size += len(block)
+            last_byte = block[-1:]
             if first is None and b"\n" in tail + block:
                 first = (tail + block).split(b"\n", 1)[0]
             tail = (tail + block)[-(17 * 1024) :]
     last = _last_event(tail)
     first_event = _event(first) if first else None
+    torn = last_byte != b"\n"
     return Facts(
         file=day_file.path.name,
         day=day_file.day,
-        lines=lines,
+        lines=lines + torn,
         bytes=size,
         first_seq=_seq(first_event),
         first_prev=first_event.get("prev") if first_event else None,
         head_seq=_seq(last[1]) if last else None,
         head_hash=line_hash(last[0]) if last else None,
         sha256=digest.hexdigest(),
+        torn_tail=torn,
     )
 
 
@@ -212,11 +246,12 @@ def _compress(settings: Settings, day_file: DayFile) -> tuple[Facts, int]:
     return facts, target.stat().st_size
 
 
-def _delete(settings: Settings, day_file: DayFile) -> Facts:
+def _delete(settings: Settings, day_file: DayFile, facts: Facts) -> None:
+    """Unlink the file the record describes, unless it grew since (writers only append)."""
     before = os.stat(day_file.path)
-    facts = _facts(day_file)
+    if before.st_size != facts.bytes and not day_file.compressed:
+        raise TrackerError(f"{day_file.path.name} changed while retention read it; run it again")
     _locked_swap(settings, day_file, before, lambda: None)
-    return facts
 
 
 def _locked_swap(

@@ -13,9 +13,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -23,6 +24,7 @@ import orjson
 
 from mfn_tracker.errors import TrackerError
 from mfn_tracker.store.layout import DayFile
+from mfn_tracker.store.timestamps import TIMESTAMP_RE
 
 _CHUNK = 8 * 1024 * 1024
 _SPECIAL_TYPES = frozenset({"checkpoint", "retention"})
@@ -53,7 +55,13 @@ class BadLine:
     file: int
     line: int
     complete: bool  # newline-terminated
-    writer_like: bool  # starts as the writer starts every line: a torn fragment looks so
+    writer_like: bool  # what a torn write leaves: a prefix of a writer line, or NUL fill
+
+
+def writer_like(line: bytes) -> bool:
+    """A fragment an interrupted write can leave: the start of a writer line, or zeros."""
+    body = line.lstrip(b"\x00")
+    return not body or body.startswith(WRITER_PREFIX) or WRITER_PREFIX.startswith(body)
 
 
 @dataclass
@@ -66,6 +74,8 @@ class FileScan:
     bad: list[BadLine] = field(default_factory=list)
     special: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (line, event)
     disorder: list[tuple[int, int]] = field(default_factory=list)  # (line, seq): time went back
+    misplaced: list[tuple[int, int]] = field(default_factory=list)  # (line, seq): another day's
+    malformed: list[tuple[int, int, str]] = field(default_factory=list)  # chained, fields wrong
     error: str | None = None  # a compressed file that cannot be read to its end
 
 
@@ -114,6 +124,8 @@ def scan_file(  # noqa: PLR0912, PLR0915 - one tight loop, kept in one frame on 
     loads = orjson.loads
     sha = hashlib.sha256
     special = _SPECIAL_TYPES
+    this_day = re.compile(re.escape(day_file.day) + r"T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z").match
+    str_ = str
     segments = result.segments
     seg: Segment | None = None
     last_seq, last_hash, last_ts, last_prev = -1, "", "", ""
@@ -122,7 +134,16 @@ def scan_file(  # noqa: PLR0912, PLR0915 - one tight loop, kept in one frame on 
     carry = b""
 
     def bad(line: bytes, *, complete: bool) -> None:
-        result.bad.append(BadLine(index, line_no, complete, line.startswith(WRITER_PREFIX)))
+        result.bad.append(BadLine(index, line_no, complete, writer_like(line)))
+
+    def odd(line_no: int, seq: int, ev: dict[str, Any]) -> None:
+        """A chained line whose fields are not what the writer writes (off the fast path)."""
+        why = field_problem(ev)
+        if why is not None:
+            if len(result.malformed) < _MAX_DISORDER:
+                result.malformed.append((line_no, seq, why))
+        elif ev["timestamp"][:10] != day_file.day and len(result.misplaced) < _MAX_DISORDER:
+            result.misplaced.append((line_no, seq))
 
     with raw, stream:
         while True:
@@ -143,11 +164,21 @@ def scan_file(  # noqa: PLR0912, PLR0915 - one tight loop, kept in one frame on 
                     prev = ev["prev"]
                     ts = ev["timestamp"]
                     etype = ev["event_type"]
-                    if "user_id" not in ev or "action_description" not in ev or "status" not in ev:
-                        raise KeyError("required")
+                    if (
+                        type(ev["user_id"]) is not str_
+                        or type(ev["action_description"]) is not str_
+                        or type(ev["status"]) is not str_
+                        or type(etype) is not str_
+                        or type(ts) is not str_
+                        or this_day(ts) is None
+                    ):
+                        if type(seq) is not int or type(prev) is not str:
+                            raise TypeError("field types")
+                        odd(line_no, seq, ev)
+                        ts, etype = str(ts), etype if type(etype) is str_ else ""
                     is_special = etype in special
                     if seq != last_seq + 1 or prev != last_hash:
-                        if type(seq) is not int or type(prev) is not str or type(ts) is not str:
+                        if type(seq) is not int or type(prev) is not str:
                             raise TypeError("field types")
                         if seg is not None:
                             seg.end_line, seg.last_seq = line_no_last, last_seq
@@ -174,6 +205,16 @@ def scan_file(  # noqa: PLR0912, PLR0915 - one tight loop, kept in one frame on 
         seg.last_hash, seg.last_prev = last_hash, last_prev
     result.lines = line_no
     return result
+
+
+def field_problem(ev: Mapping[str, Any]) -> str | None:
+    """Why an event's required fields are not as the writer writes them (None: they are)."""
+    for name in ("event_type", "user_id", "action_description", "status", "timestamp"):
+        if type(ev.get(name)) is not str:
+            return f"{name} is not a string"
+    if TIMESTAMP_RE.match(ev["timestamp"]) is None:
+        return "timestamp is not YYYY-MM-DDTHH:MM:SS.mmmZ"
+    return None
 
 
 def scan_files(

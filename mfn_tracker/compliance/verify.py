@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from mfn_tracker.compliance.head import HeadRecord, read_head_record
 from mfn_tracker.compliance.scan import FileScan, Segment, scan_file, scan_files
@@ -24,6 +24,11 @@ from mfn_tracker.settings import Settings
 from mfn_tracker.store.layout import DayFile, day_file_name, list_day_files
 from mfn_tracker.store.tail import last_valid_line
 from mfn_tracker.store.writer import GENESIS_HASH, line_hash
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+ATTESTATION = "attestation"  # metadata key of a retention event's signed facts
 
 TAMPER_KINDS = (
     "modified",
@@ -35,7 +40,9 @@ TAMPER_KINDS = (
     "missing-day",
     "rewritten",
     "bad-signature",
-    "timestamp-order",
+    "unsigned",
+    "misplaced",
+    "two-copies",
 )
 NOT_TAMPER_KINDS = ("torn",)  # an incomplete write (a writer died mid-line)
 
@@ -84,25 +91,38 @@ class VerifyReport:
 
 @dataclass(frozen=True)
 class RetentionRecord:
+    """What a retention event attests, read only from its signed part (anyone can log one)."""
+
     action: str  # compress | delete
     file: str
     lines: int
     first_seq: int | None
     head_seq: int | None
     head_hash: str | None
+    seq: int = 0  # the retention event's own seq: the latest record of a file wins
 
     @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> RetentionRecord | None:
-        meta = event.get("metadata")
-        if not isinstance(meta, dict) or not isinstance(meta.get("file"), str):
+    def from_event(
+        cls, event: Mapping[str, Any], keys: Mapping[str, Ed25519PublicKey]
+    ) -> RetentionRecord | None:
+        """The record, if its attestation verifies under one of ``keys``; else None."""
+        from mfn_tracker.compliance.checkpoints import signature_ok
+
+        meta = event.get("metadata") if isinstance(event, Mapping) else None
+        att = meta.get(ATTESTATION) if isinstance(meta, dict) else None
+        if not isinstance(att, dict) or not isinstance(att.get("file"), str):
+            return None
+        key = keys.get(str(att.get("key_id")))
+        if key is None or not signature_ok(att, key):
             return None
         return cls(
-            str(meta.get("action")),
-            meta["file"],
-            _int(meta.get("lines")) or 0,
-            _int(meta.get("first_seq")),
-            _int(meta.get("head_seq")),
-            meta.get("head_hash") if isinstance(meta.get("head_hash"), str) else None,
+            str(att.get("action")),
+            att["file"],
+            _int(att.get("lines")) or 0,
+            _int(att.get("first_seq")),
+            _int(att.get("head_seq")),
+            att.get("head_hash") if isinstance(att.get("head_hash"), str) else None,
+            _int(event.get("seq")) or 0,
         )
 
 
@@ -110,16 +130,53 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def select_files(storage: os.PathLike[str] | str, days: tuple[str, str] | None) -> list[DayFile]:
-    """Day files in range, oldest first; a day left both plain and compressed counts once."""
+def select_files(
+    storage: os.PathLike[str] | str, days: tuple[str, str] | None
+) -> tuple[list[DayFile], list[Finding], list[str]]:
+    """Day files in range, oldest first, with findings and notes about days kept twice.
+
+    A day both plain and compressed is retention's crash window when the two hold the same
+    bytes (it counts once); otherwise both are scanned, since readers return both.
+    """
     from pathlib import Path
 
-    chosen: dict[str, DayFile] = {}
+    chosen: list[DayFile] = []
+    findings: list[Finding] = []
+    notes: list[str] = []
     for day_file in list_day_files(Path(storage)):
         if days is not None and not days[0] <= day_file.day <= days[1]:
             continue
-        chosen.setdefault(day_file.day, day_file)  # plain sorts before compressed
-    return list(chosen.values())
+        twin = next((f for f in chosen if f.day == day_file.day), None)
+        if twin is None:
+            chosen.append(day_file)
+        elif _same_content(twin, day_file):
+            notes.append(f"{day_file.path.name} and {twin.path.name} hold the same lines")
+        else:
+            chosen.append(day_file)
+            names = sorted((twin.path.name, day_file.path.name))
+            findings.append(
+                Finding("two-copies", names[0], None, f"{names[1]} holds different lines")
+            )
+    chosen.sort(key=lambda f: (f.day, not f.compressed))
+    return chosen, findings, notes
+
+
+def _same_content(a: DayFile, b: DayFile) -> bool:
+    import gzip
+
+    def opened(f: DayFile) -> IO[bytes]:
+        return gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # type: ignore[return-value]
+
+    try:
+        with opened(a) as one, opened(b) as two:
+            while True:
+                x, y = one.read(1 << 20), two.read(1 << 20)
+                if x != y:
+                    return False
+                if not x:
+                    return True
+    except (OSError, EOFError):
+        return False
 
 
 def verify_log(
@@ -131,19 +188,18 @@ def verify_log(
     on_progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Check every line of the day files in ``days`` (inclusive, YYYY-MM-DD), or of all."""
-    from mfn_tracker.compliance.checkpoints import check_claims, load_public_key, local_checkpoints
+    from mfn_tracker.compliance.checkpoints import check_claims, local_checkpoints, trusted_keys
 
-    for pem in public_keys:  # a bad key file fails now, not after a long scan
-        load_public_key(pem)
+    keys, _ = trusted_keys(settings, public_keys)  # a bad key file fails now, not after a scan
 
     # Read what claims the log's extent before the files: they only grow meanwhile.
     head = read_head_record(settings)
     known = [*local_checkpoints(settings), *extra_checkpoints]
-    files = select_files(settings.storage_path, days)
-    report = VerifyReport(files=[f.path.name for f in files])
+    files, twins, notes = select_files(settings.storage_path, days)
+    report = VerifyReport(files=[f.path.name for f in files], findings=twins, notes=notes)
     scans = scan_files(files, on_progress=on_progress)
     report.lines = sum(s.lines for s in scans)
-    checker = _Checker(settings, scans, report, ranged=days is not None)
+    checker = _Checker(settings, scans, report, ranged=days is not None, keys=keys)
     checker.run()
     if head is not None:
         checker.check_head(head)
@@ -157,25 +213,25 @@ class _Checker:
     """Stitches the scanned runs in seq order and names every break."""
 
     def __init__(
-        self, settings: Settings, scans: list[FileScan], report: VerifyReport, *, ranged: bool
+        self,
+        settings: Settings,
+        scans: list[FileScan],
+        report: VerifyReport,
+        *,
+        ranged: bool,
+        keys: Mapping[str, Ed25519PublicKey] | None = None,
     ) -> None:
         self.settings = settings
         self.scans = scans
         self.report = report
         self.ranged = ranged
+        self.keys = dict(keys or {})
         self.names = [s.day_file.path.name for s in scans]
         self.segments = sorted(
             (seg for s in scans for seg in s.segments),
             key=lambda g: (g.first_seq, g.file, g.start_line),
         )
-        self.retention = [
-            r
-            for s in scans
-            for _, ev in s.special
-            if ev.get("event_type") == "retention"
-            for r in [RetentionRecord.from_event(ev)]
-            if r is not None
-        ]
+        self.retention = self._trusted_retention()
         self.known_files = {r.file for r in self.retention} | {
             str(ev["metadata"]["checkpoint"].get("file"))
             for s in scans
@@ -188,6 +244,42 @@ class _Checker:
         self._outside_loaded = False  # retention events outside a range: read only if needed
         self.max_seq = 0
         self.last_hash = GENESIS_HASH
+
+    def _trusted_retention(self) -> list[RetentionRecord]:
+        """Retention records signed with a trusted key; any other retention event is a finding."""
+        out: list[RetentionRecord] = []
+        unchecked = 0
+        for scan in self.scans:
+            for line, ev in scan.special:
+                if ev.get("event_type") != "retention":
+                    continue
+                record = RetentionRecord.from_event(ev, self.keys)
+                if record is not None:
+                    out.append(record)
+                elif not self.keys:
+                    unchecked += 1
+                else:
+                    self.add(
+                        "unsigned",
+                        scan.index,
+                        line,
+                        "a retention event not signed by a trusted key: it explains nothing",
+                        _int(ev.get("seq")),
+                    )
+        if unchecked:
+            self.report.notes.append(
+                f"{unchecked} retention event(s) not checked (no public key): they explain nothing"
+            )
+        return out
+
+    def deleted_record(self, name: str) -> RetentionRecord | None:
+        """The latest signed record of deleting day file ``name`` (which must be gone)."""
+        plain = name.removesuffix(".gz")
+        storage = self.settings.storage_path
+        if (storage / plain).exists() or (storage / (plain + ".gz")).exists():
+            return None
+        found = [r for r in self._all_retention() if r.action == "delete" and r.file == plain]
+        return max(found, key=lambda r: r.seq) if found else None
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -206,24 +298,26 @@ class _Checker:
         return None
 
     def deleted_by_policy(self, first: int, last: int) -> bool:
-        """Every seq in [first, last] lies in a day file retention recorded as deleted."""
-        spans = sorted(
-            (r.first_seq, r.head_seq)
+        """[first, last] is exactly the seq spans of whole day files retention deleted."""
+        spans = {
+            r.first_seq: r.head_seq
             for r in self._all_retention()
-            if r.action == "delete" and r.first_seq is not None and r.head_seq is not None
-        )
+            if r.action == "delete"
+            and r.first_seq is not None
+            and r.head_seq is not None
+            and self.deleted_record(r.file) is r
+        }
         need = first
-        for lo, hi in spans:
-            if lo <= need <= hi:
-                need = hi + 1
-            if need > last:
+        while need in spans:
+            need = spans[need] + 1
+            if need == last + 1:
                 return True
-        return need > last
+        return False
 
     def _all_retention(self) -> list[RetentionRecord]:
         if self.ranged and not self._outside_loaded:
             self._outside_loaded = True
-            self.retention.extend(_retention_outside(self.settings, set(self.names)))
+            self.retention.extend(_retention_outside(self.settings, set(self.names), self.keys))
         return self.retention
 
     # -- stitching --------------------------------------------------------------------------------
@@ -475,14 +569,19 @@ class _Checker:
                 self.add(
                     "truncated", scan.index, scan.lines, f"cannot be read to its end ({scan.error})"
                 )
-            for line, seq in scan.disorder:
-                self.add(
-                    "timestamp-order",
-                    scan.index,
-                    line,
-                    "timestamp earlier than the line before",
-                    seq,
+        self._odd_lines()
+
+    def _odd_lines(self) -> None:
+        for scan in self.scans:
+            for line, seq in scan.disorder:  # the chain proves order; a timestamp is a claim
+                self.report.notes.append(
+                    f"{self.names[scan.index]}:{line}: seq {seq} carries a timestamp earlier "
+                    "than the line before (a backdated event)"
                 )
+            for line, seq in scan.misplaced:
+                self.add("misplaced", scan.index, line, "its timestamp belongs to another day", seq)
+            for line, seq, why in scan.malformed:
+                self.add("modified", scan.index, line, f"not as the writer writes it: {why}", seq)
 
     # -- cross-checks ---------------------------------------------------------------------------
 
@@ -493,7 +592,7 @@ class _Checker:
             return
         line = self.scans[index].lines if index is not None else None
         if head.seq > self.max_seq:
-            if index is None and not any(r.file == head.file for r in self.retention):
+            if index is None and self.deleted_record(head.file) is None:
                 self.add(
                     "missing-day",
                     head.file,
@@ -531,7 +630,10 @@ class _Checker:
 
     def check_retention(self) -> None:
         self.report.retention_actions = len(self.retention)
-        for record in self.retention:
+        latest: dict[str, RetentionRecord] = {}
+        for record in sorted(self.retention, key=lambda r: r.seq):
+            latest[record.file] = record
+        for record in latest.values():
             if record.action != "compress":
                 continue
             index = self.file_index(record.file)
@@ -547,7 +649,9 @@ class _Checker:
                 )
 
 
-def _retention_outside(settings: Settings, scanned: set[str]) -> Iterable[RetentionRecord]:
+def _retention_outside(
+    settings: Settings, scanned: set[str], keys: Mapping[str, Ed25519PublicKey]
+) -> Iterable[RetentionRecord]:
     """Retention events in day files outside a verified range (a cheap byte prefilter)."""
     import gzip
 
@@ -562,7 +666,7 @@ def _retention_outside(settings: Settings, scanned: set[str]) -> Iterable[Retent
                 for raw in stream:
                     if b'"event_type":"retention"' in raw:
                         try:
-                            record = RetentionRecord.from_event(orjson.loads(raw))
+                            record = RetentionRecord.from_event(orjson.loads(raw), keys)
                         except ValueError:
                             continue
                         if record is not None:
