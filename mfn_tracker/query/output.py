@@ -82,7 +82,9 @@ def row_line(event: Mapping[str, Any], width: int = 0) -> str:
 def csv_lines(events: Iterable[Mapping[str, Any]]) -> Iterator[str]:
     """RFC 4180 rows; nested values (files, metadata) as JSON text in their cell."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # "\r\n" as the writer's terminator makes it quote a cell holding a bare CR too; rows are
+    # yielded without it (the caller ends each line).
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for event in events:
         writer.writerow([_cell(event.get(column)) for column in CSV_COLUMNS])
@@ -154,4 +156,4 @@ def _drain(buffer: io.StringIO) -> Iterator[str]:
     buffer.seek(0)
     buffer.truncate()
     if text:
-        yield text.removesuffix("\n")
+        yield text.removesuffix("\r\n")

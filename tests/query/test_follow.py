@@ -67,3 +67,42 @@ def _wait(condition: Any, timeout: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def test_a_line_with_a_null_seq_is_shown_not_a_crash(settings: Settings, write: Write) -> None:
+    """A hand-made or damaged line (``"seq": null``) must not break list, tail or follow."""
+    from mfn_tracker.query import list_events
+
+    write("2026-03-01T10:00:00.000Z", "alice")
+    odd = (
+        b'{"seq":null,"timestamp":"2026-03-01T10:00:01.000Z","event_type":"commit",'
+        b'"user_id":"alice","action_description":"odd","status":"success"}\n'
+    )
+    day = settings.storage_path / "events_2026-03-01.jsonl"
+    with day.open("ab") as stream:
+        stream.write(odd)
+    query = build_query(since="1970-01-01", limit=1)
+    page = list_events(settings, query)
+    assert [e["action_description"] for e in page.events] == ["odd"]
+    assert [e["action_description"] for e in tail_events(settings, query, count=5)][-1] == "odd"
+    seen: list[dict[str, Any]] = []
+    done = threading.Event()
+
+    def follow() -> None:
+        for event in tail_events(
+            settings, query, count=1, follow=True, poll=0.02, stop=done.is_set
+        ):
+            seen.append(event)
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    try:
+        _wait(lambda: len(seen) == 1)
+        with day.open("ab") as stream:
+            stream.write(odd)
+        write("2026-03-01T10:00:02.000Z", "alice")
+        _wait(lambda: any(e["timestamp"].endswith("02.000Z") for e in seen))
+    finally:
+        done.set()
+        thread.join(timeout=10)
+    assert not thread.is_alive()

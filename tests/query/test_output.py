@@ -65,3 +65,26 @@ def test_stats_sections() -> None:
     lines = list(output.stats_lines({"total": 2, "by_type": {"commit": 2}, "by_repo": {}}))
     assert lines[0].split() == ["total", "2"]
     assert "BY TYPE" in lines and "  (none)" in lines
+
+
+FORMULAS = ["=1+1", "+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "  =cmd|' /C calc'!A0", " \t-1", "'x"]
+
+
+def test_csv_defuses_every_formula_start_also_after_blanks() -> None:
+    """OWASP's list (= + - @ tab CR), after leading blanks too; the escape is reversible."""
+    events = [{"action_description": text, "user_id": "-alice", "seq": -1} for text in FORMULAS]
+    rows = list(csv.DictReader(io.StringIO("\n".join(output.csv_lines(events)) + "\n")))
+    cells = [row["action_description"] for row in rows]
+    assert all(cell.startswith("'") for cell in cells), cells
+    assert [output.csv_untext(cell) for cell in cells] == FORMULAS
+    assert {row["user_id"] for row in rows} == {"'-alice"}
+    assert {row["seq"] for row in rows} == {"-1"}  # numbers are numbers, not text
+    assert output.csv_text("plain - text") == "plain - text"
+
+
+def test_compliance_export_uses_the_same_escape() -> None:
+    from mfn_tracker.compliance.formats import csv_cell, csv_value
+
+    for text in FORMULAS:
+        assert csv_cell("action_description", text) == output.csv_text(text)
+        assert csv_value("action_description", csv_cell("action_description", text)) == text
