@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 from mfn_tracker._version import __version__
+from mfn_tracker.compliance.checkpoints import maybe_checkpoint
 from mfn_tracker.errors import EXIT_USAGE, TrackerError
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.writer import EventWriter
@@ -256,6 +257,7 @@ class WatchDaemon:
                 self._poll_unwatched()
                 last_poll = now
             self._save()
+            maybe_checkpoint(self.settings)  # signed checkpoints when due (cheap otherwise)
             if ping is not None and time.monotonic() - last_ping >= ping:
                 notify(f"WATCHDOG=1\n{self._status()}")
                 last_ping = time.monotonic()
@@ -343,6 +345,7 @@ class WatchDaemon:
             swept += len(changes)
             self._write_changes(tree, changes)
         self._save(force=True)
+        maybe_checkpoint(self.settings)
         self._write_event(
             "system_stop",
             "File watcher stopped",
