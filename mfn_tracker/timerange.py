@@ -31,6 +31,8 @@ def parse_day(text: str) -> date:
 
 def day_bounds(day: date) -> tuple[str, str]:
     """[since, until) covering one UTC day, as normalized timestamps."""
+    if day == date.max:  # its end is not a representable date
+        raise TrackerError(f"date {day} is out of range", exit_code=EXIT_USAGE)
     start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     return _fmt(start), _fmt(start + timedelta(days=1))
 

@@ -261,6 +261,11 @@ def test_paging_with_cursor_walks_every_event_once(keys: Keys) -> None:
         ("--limit", "99999999999999999999"),
         ("--offset", "-5"),
         ("--date", "2026-03-01", "--since", "1d"),
+        ("--cursor", "99999999999999999999"),
+        ("--cursor", str(1 << 63)),
+        ("--user", "\udcff"),  # a non-UTF-8 byte on the command line
+        ("--repo", "/r/\udcfe\udcff"),
+        ("--date", "9999-12-31"),  # its end is past the last representable day
     ],
     ids=" ".join,
 )
@@ -417,3 +422,50 @@ def test_no_index_where_it_cannot_be_created(settings: Settings, keys: Keys) -> 
     assert [e for e in events if e["event_type"] != "api_request"] == [
         e for e in expected if e["event_type"] != "api_request"
     ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--since", "2026-01-01", "--until", "9999-12-31"),
+        ("--since", "8000-01-01"),
+        ("--date", "9999-12-30"),
+    ],
+    ids=" ".join,
+)
+def test_far_future_dates_are_an_answer_not_an_internal_error(
+    keys: Keys, args: tuple[str, ...]
+) -> None:
+    for command in ("list", "stats"):
+        result = _as(keys.admin, "events", command, *args, "--format", "json")
+        assert result.code == 0, result.err
+        assert "internal error" not in result.err
+
+
+def test_a_scoped_away_user_filter_is_recorded_as_requested(settings: Settings, keys: Keys) -> None:
+    """A user key asking for someone else's events sees its own; the attempt stays in the trail."""
+    assert _as(keys.bob, "events", "list", "--user", "carol").code == 0
+    assert _as(keys.bob, "events", "stats", "--user", "bob").code == 0
+    reads = [e for e in all_events(settings.storage_path) if e["event_type"] == "api_request"]
+    asked, own = (r["metadata"]["filters"] for r in reads)
+    assert (asked["user"], asked["requested_user"]) == ("bob", "carol")
+    assert own["user"] == "bob" and "requested_user" not in own
+
+
+def test_tail_follow_ends_with_exit_3_once_the_key_is_revoked(
+    settings: Settings, keys: Keys, follower: subprocess.Popen[str]
+) -> None:
+    from mfn_tracker.access.keys import load_keys
+
+    assert _read_line(follower)["user_id"] == "alice"
+    (record,) = [k for k in load_keys(settings) if k.user_id == "alice"]
+    revoke_key(settings, record.key_id)
+    writer = EventWriter(settings)
+    try:
+        writer.write({"event_type": "comment", "user_id": "alice", "action_description": "after"})
+    finally:
+        writer.close()
+    assert follower.wait(timeout=10) == 3
+    assert follower.stdout is not None and follower.stderr is not None
+    assert "after" not in follower.stdout.read()
+    assert "revoked" in follower.stderr.read()
