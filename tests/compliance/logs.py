@@ -181,3 +181,15 @@ def make_mixed_log(settings: Settings) -> list[dict[str, Any]]:
         return [writer.write({**f, "timestamp": next(ts)}) for f in fields]
     finally:
         writer.close()
+
+
+def append_chained(path: Path, **fields: Any) -> dict[str, Any]:
+    """Append a line that continues the chain (right seq and prev) but carries ``fields``."""
+    import hashlib
+
+    last = lines_of(path)[-1]
+    record = {**event(last), "seq": event(last)["seq"] + 1}
+    record.update(fields, prev=hashlib.sha256(last).hexdigest())
+    with open(path, "ab") as stream:
+        stream.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+    return record

@@ -246,3 +246,34 @@ def test_hostile_inputs_to_verify_are_clear_errors(settings: Settings, tmp_path:
     assert result.code == 1 and "not a checkpoint export" in result.err
     result = run_cli("verify", "--public-key", str(tmp_path / "missing.pem"))
     assert result.code == 2 and "cannot read public key" in result.err
+
+
+def test_public_key_named_but_no_signed_checkpoint_is_a_finding(
+    settings: Settings, tmp_path: Path
+) -> None:
+    make_log(settings)
+    assert run_cli("checkpoint", "keygen").code == 0
+    pub = tmp_path / "pub.pem"
+    pub.write_text(run_cli("checkpoint", "public-key").out)
+    result = run_cli("verify", "--public-key", str(pub))  # the attacker dropped them all
+    assert result.code == 1
+    assert "unsigned: no checkpoint signed by the given public key" in result.out
+    create_checkpoint(settings)
+    assert run_cli("verify", "--public-key", str(pub)).code == 0
+
+
+def test_checkpoint_with_impossible_figures_is_a_finding_not_a_crash(
+    settings: Settings, tmp_path: Path
+) -> None:
+    make_log(settings)
+    claim = tmp_path / "claim.json"
+    for size in (10**30, 1 << 60):
+        cp = {"file": "events_2026-11-20.jsonl", "bytes": size, "lines": 1, "head_seq": 1}
+        claim.write_text(json.dumps({"checkpoint": {**cp, "head_hash": "x"}}))
+        result = run_cli("verify", "--checkpoint", str(claim))
+        assert result.code == 1 and "Traceback" not in result.err and "internal" not in result.err
+        assert "claims impossible figures" in result.out
+    cp = {"file": "events_2026-11-22.jsonl", "bytes": 10**9, "lines": 1, "head_seq": 24}
+    claim.write_text(json.dumps({"checkpoint": {**cp, "head_hash": "x"}}))
+    result = run_cli("verify", "--checkpoint", str(claim))
+    assert result.code == 1 and "truncated" in result.out

@@ -16,7 +16,7 @@ import pytest
 from mfn_tracker.compliance.checkpoints import create_checkpoint
 from mfn_tracker.compliance.formats import event_from_csv
 from mfn_tracker.settings import Settings
-from tests.compliance.logs import MIXED_DAY, make_mixed_log
+from tests.compliance.logs import MIXED_DAY, append_chained, day_path, make_mixed_log
 from tests.helpers.cli import run_cli
 from tests.helpers.events import all_events
 
@@ -195,3 +195,19 @@ def test_user_key_exports_only_its_own_events(
 def test_export_without_a_key_is_denied(written: list[dict[str, Any]]) -> None:
     result = run_cli("export", "--date", MIXED_DAY)
     assert result.code == 3 and result.out == ""
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "ecs", "ocsf"])
+def test_malformed_chained_line_is_skipped_as_a_problem_not_a_crash(
+    settings: Settings, tmp_path: Path, written: list[dict[str, Any]], fmt: str
+) -> None:
+    bad = append_chained(
+        day_path(settings, MIXED_DAY),
+        timestamp=f"{MIXED_DAY}Tgarbage",
+        user_id=["x"],
+        action_description={"a": 1},
+    )
+    out, manifest = _export(tmp_path, fmt, *KEY)
+    assert manifest["counts"]["events"] == len(written)
+    assert any(f"seq {bad['seq']}" in p for p in manifest["unreadable_lines"])
+    assert b"garbage" not in out.read_bytes()

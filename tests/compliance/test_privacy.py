@@ -96,3 +96,21 @@ def test_role_checks_still_work_for_pseudonymized_users(settings: Settings) -> N
     exported = [json.loads(line) for line in result.out.splitlines()]
     assert [e["action_description"] for e in exported] == ["by bob", "by bob"]
     assert {e["user_id"] for e in exported} == {pseudonymize_user("bob", settings)}
+
+
+def test_key_others_can_read_is_refused_and_nothing_is_written(settings: Settings) -> None:
+    pseudonymize_user("alice", settings)
+    key = settings.config_dir / "pseudonym.key"
+    os.chmod(key, 0o644)  # anyone could recompute every pseudonym
+    forget_keys()
+    writer = EventWriter(settings.with_changes(pseudonymize=True))
+    with pytest.raises(TrackerError, match="others may read it"):
+        writer.write({"event_type": "commit", "user_id": "bob", "action_description": "c"})
+    writer.close()
+    assert raw_lines(settings.storage_path) == []
+    os.chmod(key, 0o640)  # the group may read it only in shared mode
+    forget_keys()
+    with pytest.raises(TrackerError, match=r"chmod 600"):
+        pseudonymize_user("bob", settings)
+    forget_keys()
+    assert is_pseudonym(pseudonymize_user("bob", settings.with_changes(shared=True)))

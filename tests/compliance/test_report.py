@@ -15,7 +15,14 @@ import pytest
 
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.writer import EventWriter
-from tests.compliance.logs import MIXED_DAY, day_path, lines_of, make_mixed_log, write_lines
+from tests.compliance.logs import (
+    MIXED_DAY,
+    append_chained,
+    day_path,
+    lines_of,
+    make_mixed_log,
+    write_lines,
+)
 from tests.helpers.cli import run_cli
 
 ADMIN = {"MFN_ADMIN_KEYS": "admin-secret-key-1234567890"}
@@ -123,3 +130,17 @@ def test_user_key_reports_on_its_own_events_only(settings: Settings) -> None:
 def test_report_without_a_key_is_denied(settings: Settings) -> None:
     result = run_cli("report", "--date", MIXED_DAY)
     assert result.code == 3
+
+
+def test_malformed_chained_line_is_a_finding_not_a_crash(
+    settings: Settings, tmp_path: Path
+) -> None:
+    make_mixed_log(settings)
+    append_chained(day_path(settings, MIXED_DAY), timestamp=f"{MIXED_DAY}Tgarbage", user_id=["x"])
+    out = tmp_path / "report.html"
+    result = run_cli("report", "--date", MIXED_DAY, "-o", str(out), *KEY, env=ADMIN)
+    assert result.code == 0 and "internal error" not in result.err, result.err
+    text = run_cli("report", "--date", MIXED_DAY, "--format", "text", *KEY, env=ADMIN)
+    assert text.code == 0, text.err
+    assert "Number of events: 16" in text.out
+    assert "modified: not as the writer writes it" in text.out

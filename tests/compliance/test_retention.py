@@ -6,10 +6,11 @@ import gzip
 import json
 import os
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
-from mfn_tracker.compliance.checkpoints import create_checkpoint
+from mfn_tracker.compliance.checkpoints import attest, create_checkpoint
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.reader import Query, ReadReport, iter_events
 from tests.compliance.logs import kinds, lines_of, make_log, verify
@@ -150,3 +151,88 @@ def test_damaged_compressed_file_is_reported_not_a_crash(
     result = run_cli("verify")
     assert result.code == 1 and "Traceback" not in result.err
     assert f"{path.name}" in result.out and "truncated" in result.out
+
+
+# -- regressions (review 3) -------------------------------------------------------------------
+
+
+def test_records_are_signed_and_the_cli_says_what_it_did(
+    settings: Settings, old_log: tuple[str, ...]
+) -> None:
+    result = run_cli("retention", "apply", *KEY, env=ADMIN)
+    assert result.code == 0, result.err
+    assert f"compressed events_{old_log[1]}.jsonl (5 lines" in result.out
+    assert "compressd" not in result.out
+    records = [
+        e["metadata"]
+        for e in iter_events(settings.storage_path, Query(), ReadReport())
+        if e["event_type"] == "retention"
+    ]
+    assert all(len(r["attestation"]["sig"]) == 128 for r in records)
+    assert {r["attestation"]["action"] for r in records} == {"compress", "delete"}
+
+
+def test_refuses_to_delete_or_compress_a_tampered_day(
+    settings: Settings, old_log: tuple[str, ...]
+) -> None:
+    path = settings.storage_path / f"events_{old_log[0]}.jsonl"
+    lines = lines_of(path)
+    lines[2] = lines[2].replace(b"Commit 2", b"Commit 9")
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    result = run_cli("retention", "apply", *KEY, env=ADMIN)
+    assert result.code == 1
+    assert f"refusing to delete {path.name}: verify reports 1 finding(s)" in result.err
+    assert path.exists()  # the evidence stays
+    assert ("modified", path.name, 3) in kinds(verify(settings))
+
+
+def test_failed_record_deletes_nothing(settings: Settings, old_log: tuple[str, ...]) -> None:
+    key = settings.config_dir / "checkpoint.key"
+    assert run_cli("checkpoint", "keygen").code == 0
+    os.chmod(key, 0o644)  # the record cannot be signed now
+    result = run_cli("retention", "apply", "--compress-after", "never", *KEY, env=ADMIN)
+    assert result.code == 1 and "checkpoint.key" in result.err
+    assert (settings.storage_path / f"events_{old_log[0]}.jsonl").exists()
+    os.chmod(key, 0o600)
+    assert verify(settings).ok
+
+
+def test_torn_tail_of_a_closed_day_compresses_without_false_findings(settings: Settings) -> None:
+    days = _days_ago(30, 20, 2)
+    make_log(settings, per_day=4, days=days[:1])
+    with open(settings.storage_path / f"events_{days[0]}.jsonl", "ab") as stream:
+        stream.write(b'{"system_event":true,"event_id":"01a2')  # a writer killed mid-line
+    make_log(settings, per_day=4, days=days[1:])
+    result = run_cli("retention", "apply", "--delete-after", "never", *KEY, env=ADMIN)
+    assert result.code == 0, result.err
+    assert f"compressed events_{days[0]}.jsonl (5 lines" in result.out
+    report = verify(settings)
+    assert [(f.kind, f.tamper) for f in report.findings] == [("torn", False)]
+
+
+def test_policy_deletion_explains_only_its_own_span(
+    settings: Settings, old_log: tuple[str, ...]
+) -> None:
+    assert run_cli("retention", "apply", *KEY, env=ADMIN).code == 0
+    # The attacker then removes the first lines of the next day too: the gap grows past
+    # what retention signed, so it is not a policy deletion any more.
+    path = settings.storage_path / f"events_{old_log[1]}.jsonl.gz"
+    with gzip.open(path, "rb") as stream:
+        lines = stream.read().split(b"\n")[:-1]
+    with gzip.open(path, "wb") as stream:
+        stream.write(b"".join(line + b"\n" for line in lines[2:]))
+    found = {k for k, _, _ in kinds(verify(settings))}
+    assert "deleted" in found or "missing-day" in found
+
+
+def test_checkpoint_of_a_deleted_day_must_agree_with_the_retention_record(
+    settings: Settings, old_log: tuple[str, ...], tmp_path: Path
+) -> None:
+    assert run_cli("retention", "apply", *KEY, env=ADMIN).code == 0
+    payload = {"file": f"events_{old_log[0]}.jsonl", "bytes": 900, "lines": 9, "head_seq": 9}
+    signed = attest(settings, {**payload, "head_hash": "0" * 64, "time": "t"})
+    claim = tmp_path / "claim.json"  # a signed checkpoint saw 9 lines; retention recorded 5
+    claim.write_text(json.dumps({"checkpoint": signed}))
+    result = run_cli("verify", "--checkpoint", str(claim))
+    assert result.code == 1
+    assert "retention recorded seq 1..5 (5 lines)" in result.out

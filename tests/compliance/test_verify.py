@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
+from pathlib import Path
+
+import pytest
 
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.writer import GENESIS_HASH, EventWriter
 from tests.compliance.logs import (
     DAYS,
+    append_chained,
     day_path,
     event,
     kinds,
@@ -315,3 +320,105 @@ def test_since_until_range_on_the_command_line(settings: Settings) -> None:
     assert result.code == 0, result.out
     data = json.loads(result.out)
     assert data["files"] == [DAY2] and data["first_seq"] == 9 and data["last_seq"] == 16
+
+
+# -- regressions (review 3) -------------------------------------------------------------------
+
+
+def _forge_retention(gone: list[bytes], file: str) -> None:
+    """What any API caller can do: log an event of type ``retention`` naming deleted lines."""
+    from mfn_tracker import log_system_event
+
+    first, last = event(gone[0]), event(gone[-1])
+    log_system_event(
+        "retention",
+        "mallory",
+        f"Retention: deleted {file}",
+        metadata={
+            "action": "delete",
+            "file": file,
+            "first_seq": first["seq"],
+            "head_seq": last["seq"],
+            "head_hash": hashlib.sha256(gone[-1]).hexdigest(),
+            "lines": len(gone),
+        },
+    )
+
+
+def test_forged_retention_event_does_not_explain_deleted_lines(settings: Settings) -> None:
+    from mfn_tracker.compliance.checkpoints import create_checkpoint
+
+    paths = make_log(settings)
+    create_checkpoint(settings)
+    lines = lines_of(paths[1])
+    write_lines(paths[1], lines[:2] + lines[5:])
+    _forge_retention(lines[2:5], "events_2099-01-01.jsonl")
+    found = {(k, f) for k, f, _ in kinds(verify(settings))}
+    assert ("deleted", DAY2) in found
+    assert any(k == "unsigned" for k, _ in found)
+    result = run_cli("verify")
+    assert result.code == 1 and "unsigned: a retention event not signed" in result.out
+
+
+def test_forged_retention_event_does_not_explain_a_deleted_day(
+    settings: Settings, tmp_path: Path
+) -> None:
+    paths = make_log(settings)
+    assert run_cli("checkpoint", "create").code == 0
+    pub = tmp_path / "pub.pem"
+    pub.write_text(run_cli("checkpoint", "public-key").out)
+    lines = lines_of(paths[1])
+    os.unlink(paths[1])
+    _forge_retention(lines, paths[1].name)
+    result = run_cli("verify", "--public-key", str(pub))
+    assert result.code == 1
+    assert f"{DAY2}: missing-day" in result.out and "unsigned" in result.out
+
+
+def test_day_kept_plain_and_compressed_with_different_lines_is_found(
+    settings: Settings,
+) -> None:
+    paths = make_log(settings)
+    data = paths[0].read_bytes()
+    gz = paths[0].with_name(paths[0].name + ".gz")
+    gz.write_bytes(gzip.compress(data))
+    report = verify(settings)  # retention's crash window: the same bytes twice
+    assert report.ok, report.findings
+    assert any("hold the same lines" in n for n in report.notes)
+    paths[0].write_bytes(data.replace(b'"user_id":"alice"', b'"user_id":"mallory"', 1))
+    found = kinds(verify(settings))
+    assert ("two-copies", paths[0].name, None) in found
+    result = run_cli("verify")
+    assert result.code == 1 and "two-copies" in result.out
+
+
+def test_line_moved_to_the_neighbouring_day_is_misplaced(settings: Settings) -> None:
+    paths = make_log(settings)
+    one, two = lines_of(paths[0]), lines_of(paths[1])
+    write_lines(paths[0], [*one, two[0]])  # seq order across files unchanged
+    write_lines(paths[1], two[1:])
+    assert kinds(verify(settings)) == [("misplaced", f"events_{DAYS[0]}.jsonl", 9)]
+
+
+@pytest.mark.parametrize(
+    "fragment", [b'{"system_event":true,"event_id":"01a2', b'{"system_ev', b"\x00" * 40]
+)
+def test_any_crash_fragment_is_an_incomplete_write(settings: Settings, fragment: bytes) -> None:
+    paths = make_log(settings)
+    with open(paths[2], "ab") as stream:
+        stream.write(fragment)
+    writer = EventWriter(settings)  # the next write starts afresh on a new line
+    writer.write({"event_type": "comment", "user_id": "c", "action_description": "after crash"})
+    writer.close()
+    report = verify(settings)
+    assert [(f.kind, f.tamper) for f in report.findings] == [("torn", False)]
+
+
+def test_well_chained_malformed_line_is_modified(settings: Settings) -> None:
+    paths = make_log(settings)
+    append_chained(paths[2], timestamp=f"{DAYS[2]}Tgarbage", user_id=["x"])
+    append_chained(paths[2], action_description={"a": 1})
+    assert kinds(verify(settings)) == [
+        ("modified", f"events_{DAYS[2]}.jsonl", 9),
+        ("modified", f"events_{DAYS[2]}.jsonl", 10),
+    ]
