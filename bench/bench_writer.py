@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -73,13 +74,20 @@ def tracker(policy: str) -> Callable[[list[dict[str, object]], Path], None]:
     return run
 
 
-def measure(run: Callable[[list[dict[str, object]], Path], None], n: int) -> float:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(run: Callable[[list[dict[str, object]], Path], None], n: int) -> tuple[float, float]:
+    """(events per wall-clock second, CPU microseconds per event): CPU time is the steadier
+    figure on a shared machine, wall time the one users feel."""
     events = make_events(n)
     where = Path(tempfile.mkdtemp(prefix="mfn-bench-", dir=os.environ.get("BENCH_DIR")))
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         run(events, where)
-        return n / (time.perf_counter() - start)
+        return n / (time.perf_counter() - start), (_cpu() - cpu) / n * 1e6
     finally:
         shutil.rmtree(where)
 
@@ -95,14 +103,24 @@ def main() -> None:
         ("mfn-tracker, MFN_EVENT_FSYNC=always", tracker("always"), n_always),
     ]
     rates: dict[str, list[float]] = {name: [] for name, _, _ in contenders}
-    for _ in range(ROUNDS):
+    cpus: dict[str, list[float]] = {name: [] for name, _, _ in contenders}
+    for _ in range(ROUNDS):  # interleaved, so load changes hit every contender alike
         for name, run, count in contenders:
-            rates[name].append(measure(run, count))
+            rate, cpu = measure(run, count)
+            rates[name].append(rate)
+            cpus[name].append(cpu)
     base = statistics.median(rates[contenders[0][0]])
-    print(f"{'contender':40} {'events':>8} {'median ev/s':>12} {'floor/x':>8}")
+    base_cpu = statistics.median(cpus[contenders[0][0]])
+    print(
+        f"{'contender':40} {'events':>8} {'median ev/s':>12} {'x floor':>8}"
+        f" {'CPU us/ev':>10} {'x floor':>8}"
+    )
     for name, _, count in contenders:
-        rate = statistics.median(rates[name])
-        print(f"{name:40} {count:>8} {rate:>12,.0f} {base / rate:>8.2f}")
+        rate, cpu = statistics.median(rates[name]), statistics.median(cpus[name])
+        print(
+            f"{name:40} {count:>8} {rate:>12,.0f} {base / rate:>8.2f}"
+            f" {cpu:>10.1f} {cpu / base_cpu:>8.2f}"
+        )
 
 
 if __name__ == "__main__":
