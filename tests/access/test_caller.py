@@ -114,3 +114,26 @@ def test_recorded_user_filter_is_pseudonymized_when_names_are(settings: Settings
     [event] = all_events(settings.storage_path)
     assert event["metadata"]["filters"]["user"].startswith("p1:")
     assert b"alice" not in _everything(settings.storage_path)
+
+
+def test_a_requested_user_is_recorded_when_scoping_replaced_it(settings: Settings) -> None:
+    private = settings.with_changes(pseudonymize=True)
+    bob = Caller("user", "bob", "k1")
+    asked = build_query(date="2026-03-01", user_id="carol")
+    query, note = scope(bob, asked)
+    assert note and query.user == "bob"
+    record_read(
+        settings,
+        bob,
+        command="events list",
+        filters={"user": query.user},
+        requested_user=asked.user,
+    )
+    record_read(settings, bob, command="events list", filters={"user": "bob"}, requested_user="bob")
+    record_read(
+        private, bob, command="events list", filters={"user": "bob"}, requested_user="carol"
+    )
+    first, same, hidden = (e["metadata"]["filters"] for e in all_events(settings.storage_path))
+    assert first == {"user": "bob", "requested_user": "carol"}
+    assert same == {"user": "bob"}
+    assert hidden["requested_user"].startswith("p1:")

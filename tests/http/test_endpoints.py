@@ -213,6 +213,8 @@ BAD_PARAMS = [
     ({"limit": "-5"}, "limit"),
     ({"limit": "lots"}, "limit"),
     ({"cursor": "abc"}, "cursor"),
+    ({"cursor": "99999999999999999999"}, "cursor"),
+    ({"cursor": str((1 << 62) + 1)}, "cursor"),
     ({"date": "../../etc"}, "date"),
     ({"date": "2026-02-30"}, "date"),
     ({"event_type": "autho"}, "event_type"),
@@ -305,3 +307,26 @@ def test_cors_for_a_named_dashboard_origin_only(settings: Settings) -> None:
             f"{url}/events", headers={"Origin": "https://evil.example", "X-API-Key": ADMIN_ENV_KEY}
         )
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_far_future_dates_are_an_answer_not_a_500(api: Api) -> None:
+    for path in ("/events", "/events/stats"):
+        for params in ({"since": "2026-01-01", "until": "9999-12-31"}, {"since": "8000-01-01"}):
+            r = httpx.get(f"{api.url}{path}", headers=api.admin, params=params)
+            assert r.status_code == 200, r.text
+
+
+def test_a_scoped_away_user_filter_is_recorded_as_requested(api: Api) -> None:
+    for path in ("/events", "/events/stats"):
+        r = httpx.get(f"{api.url}{path}", headers=api.alice, params={"user_id": "bob"})
+        assert r.status_code == 200
+    own = httpx.get(f"{api.url}/events", headers=api.alice, params={"user_id": "alice"})
+    assert own.status_code == 200
+    api.flush()
+    reads = [e for e in all_events(api.settings.storage_path) if e["event_type"] == "api_request"]
+    filters = [r["metadata"]["filters"] for r in reads]
+    assert [(f["user_id"], f.get("requested_user")) for f in filters] == [
+        ("alice", "bob"),
+        ("alice", "bob"),
+        ("alice", None),
+    ]

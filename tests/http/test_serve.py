@@ -140,3 +140,32 @@ def test_serve_https(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
+
+
+def test_serve_never_prints_query_strings(storage: Path) -> None:
+    """uvicorn's access log would print ``?sid=<key>`` raw; requests are recorded by the
+    middleware instead (scrubbed)."""
+    secret = "mfn_" + "S3cr3t" * 7
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mfn_tracker", "serve", "--port", "0", "--log-level", "debug"],
+        env={**os.environ, "MFN_ADMIN_KEYS": ADMIN_KEY},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        match = re.search(r"serving (http://127\.0\.0\.1:\d+)", proc.stderr.readline())
+        assert match
+        url = match.group(1)
+        for path in (f"/health?sid={secret}", f"/events?token={secret}", f"/nope?k={secret}"):
+            httpx.get(f"{url}{path}", headers={"X-API-Key": ADMIN_KEY}, timeout=10)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert secret not in out + err
+    assert "GET /health" not in out + err  # no access log lines at all
+    assert secret.encode() not in b"".join(p.read_bytes() for p in storage.glob("events_*"))

@@ -162,3 +162,46 @@ def test_stream_slots_are_capped_and_released(settings: Settings) -> None:
                     break
             assert time.monotonic() < deadline, "stream slot never released"
             time.sleep(0.2)
+
+
+def test_a_revoked_key_ends_its_open_stream(api: Api) -> None:
+    """Revocation is checked every poll, not only when the stream opened."""
+    from mfn_tracker.access.keys import load_keys, revoke_key
+
+    (record,) = [k for k in load_keys(api.settings) if k.user_id == "alice" and k.active]
+    got: list[dict[str, Any]] = []
+    started = time.monotonic()
+    with httpx.stream("GET", f"{api.url}/events/stream", headers=api.alice, timeout=10.0) as r:
+        assert r.status_code == 200
+        for message in messages(r):
+            got.append(message)
+            if message.get("comment") == "stream open":
+                revoke_key(api.settings, record.key_id)
+                started = time.monotonic()
+                write(api.settings, "alice", "push")
+            if message.get("event") == "error":
+                break
+    assert time.monotonic() - started < 5
+    assert got[-1] == {"event": "error", "data": {"detail": "access denied: the key was revoked"}}
+    assert not [m for m in got if m.get("event") == "event"]  # nothing after the revocation
+    denied = httpx.get(f"{api.url}/events", headers=api.alice)
+    assert denied.status_code == 401
+
+
+def test_a_line_with_a_null_seq_is_sent_not_a_crash(api: Api) -> None:
+    write(api.settings, "bob", "fetch")
+    day = sorted(api.settings.storage_path.glob("events_*.jsonl"))[-1]
+    stamp = f"{day.name[7:17]}T23:59:59.999Z"
+    with day.open("ab") as stream:
+        stream.write(
+            b'{"seq":null,"timestamp":"%s","event_type":"commit","user_id":"bob",'
+            b'"action_description":"odd","status":"success"}\n' % stamp.encode()
+        )
+    params = {"last": 1, "user_id": "bob"}
+    with httpx.stream(
+        "GET", f"{api.url}/events/stream", headers=api.admin, params=params, timeout=10.0
+    ) as r:
+        assert r.status_code == 200
+        sent = next(m for m in messages(r) if "data" in m)
+    assert (sent["event"], sent["id"]) == ("event", "0")
+    assert sent["data"]["action_description"] == "odd"
