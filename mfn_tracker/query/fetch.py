@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from mfn_tracker.errors import TrackerError
-from mfn_tracker.query.index import Index, StaleIndex, split_ord
+from mfn_tracker.query.index import Index, StaleIndex, day_ord_range, split_ord
 from mfn_tracker.query.lines import decode_line, seq_of
 from mfn_tracker.query.where import after_cursor, where_of
 from mfn_tracker.store.reader import Query, ReadReport
@@ -26,19 +26,34 @@ def indexed_events(index: Index, query: Query, report: ReadReport) -> Iterator[d
         remaining = query.limit
         offset = query.offset
         after: int | None = None  # the last ord yielded: a retry continues after it
+        last_seq = 0
         for _ in range(_ATTEMPTS):
             try:
                 for ord_value, event in _fetch(index, query, remaining, offset, after):
                     yield event
-                    after, offset = ord_value, 0
+                    after, offset, last_seq = ord_value, 0, seq_of(event)
                     remaining = None if remaining is None else remaining - 1
                 return
             except StaleIndex as stale:
                 index.forget_file(str(stale))
                 index.catch_up()
+                after = _moved(index, after, last_seq)
         raise TrackerError("the log kept changing while being read; try again")
     finally:
         index.close()
+
+
+def _moved(index: Index, after: int | None, seq: int) -> int | None:
+    """Where the last event yielded is now: a day compressed (or rewritten) meanwhile holds it at
+    another row key, and continuing from the old one would repeat or skip that day's rest."""
+    if after is None or seq <= 0:
+        return after
+    day = split_ord(after)[0]
+    found = index.conn.execute(
+        "SELECT ord FROM events WHERE seq = ? AND ord BETWEEN ? AND ? LIMIT 1",
+        (seq, *day_ord_range(day)),
+    ).fetchone()
+    return after if found is None else int(found[0])
 
 
 def _fetch(

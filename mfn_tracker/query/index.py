@@ -77,6 +77,11 @@ def ord_key(name: str) -> tuple[str, bool] | None:
     return None
 
 
+def day_ord_range(day: int) -> tuple[int, int]:
+    """[low, high] row keys of one day (YYYYMMDD), its compressed and plain files alike."""
+    return day << (_OFFSET_BITS + 1), ((day + 1) << (_OFFSET_BITS + 1)) - 1
+
+
 def split_ord(value: int) -> tuple[int, bool, int]:
     """(day as YYYYMMDD, compressed, offset) of a row key."""
     offset = value & ((1 << _OFFSET_BITS) - 1)

@@ -349,3 +349,20 @@ def test_far_future_dates_are_an_empty_range_not_an_overflow(
     assert compute_stats(settings, query, include_users=True, bucket="day")["total"] == len(
         expected
     )
+
+
+def test_a_file_rewritten_mid_read_continues_after_the_last_event_shown(
+    settings: Settings, write: Write
+) -> None:
+    """The retry finds the last event shown again by its seq: rows moved when the file was
+    rewritten (here its first line, already shown, removed), so the old row key would skip one."""
+    from mfn_tracker.query.fetch import indexed_events
+
+    seqs = [write(f"2026-03-01T10:00:0{i}.000Z", "alice")["seq"] for i in range(6)]
+    day = settings.storage_path / "events_2026-03-01.jsonl"
+    index = open_index(settings.storage_path, file_mode=settings.file_mode)
+    reading = indexed_events(index, replace(WHOLE, newest_first=False), ReadReport())
+    shown = [next(reading)["seq"], next(reading)["seq"]]
+    day.write_bytes(b"".join(day.read_bytes().splitlines(keepends=True)[1:]))
+    shown += [event["seq"] for event in reading]
+    assert shown == seqs
