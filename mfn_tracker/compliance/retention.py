@@ -139,7 +139,16 @@ def _refuse_unless_verified(settings: Settings, item: Planned) -> None:
         )
 
 
-_SIGNED_FACTS = ("action", "file", "lines", "first_seq", "head_seq", "head_hash", "torn_tail")
+_SIGNED_FACTS = (
+    "action",
+    "file",
+    "lines",
+    "first_seq",
+    "first_prev",
+    "head_seq",
+    "head_hash",
+    "torn_tail",
+)
 
 
 def _record(settings: Settings, record: dict[str, Any], *, user_id: str, key_id: str) -> None:

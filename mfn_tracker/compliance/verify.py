@@ -99,6 +99,7 @@ class RetentionRecord:
     first_seq: int | None
     head_seq: int | None
     head_hash: str | None
+    first_prev: str | None = None  # the hash of the line before the file's first line
     seq: int = 0  # the retention event's own seq: the latest record of a file wins
 
     @classmethod
@@ -122,6 +123,7 @@ class RetentionRecord:
             _int(att.get("first_seq")),
             _int(att.get("head_seq")),
             att.get("head_hash") if isinstance(att.get("head_hash"), str) else None,
+            att.get("first_prev") if isinstance(att.get("first_prev"), str) else None,
             _int(event.get("seq")) or 0,
         )
 
@@ -348,7 +350,7 @@ class _Checker:
                         seg.first_seq,
                     )
             elif gap > 0:
-                self._gap(cur, seg, cur_seq, skip)
+                self._gap(cur, seg, cur_seq, cur_hash, skip)
             elif not self._overlap(cur, seg, cur_seq, cur_hash):
                 continue
             max_pos[seg.file] = max(max_pos.get(seg.file, 0), seg.end_line)
@@ -435,7 +437,9 @@ class _Checker:
             cur.last_seq,
         )
 
-    def _gap(self, cur: Segment | None, seg: Segment, cur_seq: int, skip: set[int]) -> None:
+    def _gap(
+        self, cur: Segment | None, seg: Segment, cur_seq: int, cur_hash: str, skip: set[int]
+    ) -> None:
         first, last = cur_seq + 1, seg.first_seq - 1
         count = last - first + 1
         if cur is not None and cur.file == seg.file and cur.end_line < seg.start_line:
@@ -464,6 +468,15 @@ class _Checker:
                     seg.start_line,
                     f"its prev does not match the head hash retention recorded for seq {last}",
                     seg.first_seq,
+                )
+            before = {r.first_prev for r in self._all_retention() if r.first_seq == first}
+            if cur is not None and before and cur_hash not in before:
+                self.add(
+                    "modified",
+                    cur.file,
+                    cur.end_line,
+                    f"seq {cur.last_seq} is not the line retention recorded before seq {first}",
+                    cur.last_seq,
                 )
             return
         missing = self._missing_days(cur, seg)
