@@ -151,34 +151,36 @@ def select_files(
         twin = next((f for f in chosen if f.day == day_file.day), None)
         if twin is None:
             chosen.append(day_file)
-        elif _same_content(twin, day_file):
+        elif (differs := _first_difference(twin, day_file)) is None:
             notes.append(f"{day_file.path.name} and {twin.path.name} hold the same lines")
         else:
             chosen.append(day_file)
             names = sorted((twin.path.name, day_file.path.name))
             findings.append(
-                Finding("two-copies", names[0], None, f"{names[1]} holds different lines")
+                Finding("two-copies", names[0], differs, f"{names[1]} holds other lines from here")
             )
     chosen.sort(key=lambda f: (f.day, not f.compressed))
     return chosen, findings, notes
 
 
-def _same_content(a: DayFile, b: DayFile) -> bool:
+def _first_difference(a: DayFile, b: DayFile) -> int | None:
+    """The first line (1-based) where two copies of a day differ; None when they are the same."""
     import gzip
+    import itertools
+    import zlib
 
     def opened(f: DayFile) -> IO[bytes]:
         return gzip.open(f.path, "rb") if f.compressed else open(f.path, "rb")  # type: ignore[return-value]
 
+    number = 1
     try:
         with opened(a) as one, opened(b) as two:
-            while True:
-                x, y = one.read(1 << 20), two.read(1 << 20)
+            for number, (x, y) in enumerate(itertools.zip_longest(one, two), 1):
                 if x != y:
-                    return False
-                if not x:
-                    return True
-    except (OSError, EOFError):
-        return False
+                    return number
+    except (OSError, EOFError, zlib.error):
+        return number
+    return None
 
 
 def verify_log(

@@ -387,7 +387,7 @@ def test_day_kept_plain_and_compressed_with_different_lines_is_found(
     assert any("hold the same lines" in n for n in report.notes)
     paths[0].write_bytes(data.replace(b'"user_id":"alice"', b'"user_id":"mallory"', 1))
     found = kinds(verify(settings))
-    assert ("two-copies", paths[0].name, None) in found
+    assert ("two-copies", paths[0].name, 2) in found  # the first line that differs
     result = run_cli("verify")
     assert result.code == 1 and "two-copies" in result.out
 
