@@ -128,6 +128,15 @@ class RetentionRecord:
         )
 
 
+def _other_key(event: Mapping[str, Any], keys: Mapping[str, Ed25519PublicKey]) -> bool:
+    """Signed, but by a key not among ``keys``."""
+    meta = event.get("metadata")
+    att = meta.get(ATTESTATION) if isinstance(meta, dict) else None
+    return (
+        isinstance(att, dict) and isinstance(att.get("sig"), str) and att.get("key_id") not in keys
+    )
+
+
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
@@ -194,7 +203,7 @@ def verify_log(
     """Check every line of the day files in ``days`` (inclusive, YYYY-MM-DD), or of all."""
     from mfn_tracker.compliance.checkpoints import check_claims, local_checkpoints, trusted_keys
 
-    keys, _ = trusted_keys(settings, public_keys)  # a bad key file fails now, not after a scan
+    keys, named = trusted_keys(settings, public_keys)  # a bad key file fails now, not after a scan
 
     # Read what claims the log's extent before the files: they only grow meanwhile.
     head = read_head_record(settings)
@@ -203,7 +212,7 @@ def verify_log(
     report = VerifyReport(files=[f.path.name for f in files], findings=twins, notes=notes)
     scans = scan_files(files, on_progress=on_progress)
     report.lines = sum(s.lines for s in scans)
-    checker = _Checker(settings, scans, report, ranged=days is not None, keys=keys)
+    checker = _Checker(settings, scans, report, ranged=days is not None, keys=keys, named=named)
     checker.run()
     if head is not None:
         checker.check_head(head)
@@ -224,12 +233,14 @@ class _Checker:
         *,
         ranged: bool,
         keys: Mapping[str, Ed25519PublicKey] | None = None,
+        named: bool = False,
     ) -> None:
         self.settings = settings
         self.scans = scans
         self.report = report
         self.ranged = ranged
         self.keys = dict(keys or {})
+        self.named = named  # keys the reviewer gave (else: this installation's own)
         self.names = [s.day_file.path.name for s in scans]
         self.segments = sorted(
             (seg for s in scans for seg in s.segments),
@@ -250,7 +261,11 @@ class _Checker:
         self.last_hash = GENESIS_HASH
 
     def _trusted_retention(self) -> list[RetentionRecord]:
-        """Retention records signed with a trusted key; any other retention event is a finding."""
+        """Retention records signed with a trusted key; any other retention event is a finding.
+
+        Without keys, or signed by a key other than this installation's own (one rotated away),
+        a record is only noted: either way it explains nothing, so no gap hides behind it.
+        """
         out: list[RetentionRecord] = []
         unchecked = 0
         for scan in self.scans:
@@ -260,7 +275,7 @@ class _Checker:
                 record = RetentionRecord.from_event(ev, self.keys)
                 if record is not None:
                     out.append(record)
-                elif not self.keys:
+                elif not self.keys or (not self.named and _other_key(ev, self.keys)):
                     unchecked += 1
                 else:
                     self.add(
@@ -272,7 +287,8 @@ class _Checker:
                     )
         if unchecked:
             self.report.notes.append(
-                f"{unchecked} retention event(s) not checked (no public key): they explain nothing"
+                f"{unchecked} retention record(s) not checked (no public key, or another key: "
+                "--public-key): they explain nothing"
             )
         return out
 

@@ -236,3 +236,19 @@ def test_checkpoint_of_a_deleted_day_must_agree_with_the_retention_record(
     result = run_cli("verify", "--checkpoint", str(claim))
     assert result.code == 1
     assert "retention recorded seq 1..5 (5 lines)" in result.out
+
+
+def test_records_signed_before_a_key_rotation_verify_with_both_public_keys(
+    settings: Settings, old_log: tuple[str, ...], tmp_path: Path
+) -> None:
+    assert run_cli("retention", "apply", *KEY, env=ADMIN).code == 0
+    old_pub, new_pub = tmp_path / "old.pem", tmp_path / "new.pem"
+    old_pub.write_text(run_cli("checkpoint", "public-key").out)
+    assert run_cli("checkpoint", "keygen", "--force").code == 0
+    new_pub.write_text(run_cli("checkpoint", "public-key").out)
+    create_checkpoint(settings)
+    mine = verify(settings)  # the own (new) key cannot vouch for the old records
+    assert "missing-day" in {f.kind for f in mine.findings}
+    assert any("retention record(s) not checked" in n for n in mine.notes)
+    result = run_cli("verify", "--public-key", str(old_pub), "--public-key", str(new_pub))
+    assert result.code == 0, result.out
