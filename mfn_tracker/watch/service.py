@@ -2,7 +2,9 @@
 
 Both units are templates whose instance is the escaped repository path (``systemd-escape
 --path``), so one tree is one service with its own restarts and journal; ``%f`` gives the path
-back. The files in the repository's ``systemd/`` directory are these renderings with the
+back. The daemon signs checkpoints (key + checkpoint store in the config directory), so
+``ProtectSystem=strict`` must leave that directory writable as well as the storage. The files
+in the repository's ``systemd/`` directory are these renderings with the
 default command, and a test keeps them identical.
 """
 
@@ -49,7 +51,9 @@ Environment=MFN_EVENT_STORAGE_PATH={storage}
 Environment=MFN_CONFIG_DIR={config}
 LogsDirectory=mfn
 LogsDirectoryMode=0700
-ReadWritePaths={storage_parent}
+ConfigurationDirectory=mfn-tracker
+ConfigurationDirectoryMode=0700
+ReadWritePaths={storage_parent} {config}
 ProtectHome=read-only
 PrivateDevices=yes
 PrivateNetwork=yes
@@ -75,9 +79,12 @@ WantedBy=multi-user.target
 
 _USER_BODY = """\
 Environment=MFN_EVENT_STORAGE_PATH=%S/mfn-tracker/events
+Environment=MFN_CONFIG_DIR=%E/mfn-tracker
 StateDirectory=mfn-tracker
 StateDirectoryMode=0700
-ReadWritePaths=%S/mfn-tracker
+ConfigurationDirectory=mfn-tracker
+ConfigurationDirectoryMode=0700
+ReadWritePaths=%S/mfn-tracker %E/mfn-tracker
 
 [Install]
 WantedBy=default.target

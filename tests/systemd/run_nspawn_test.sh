@@ -8,7 +8,8 @@
 # system_start written), a file change inside the container becomes an event, SIGKILL ->
 # Restart=on-failure (and the change made while it was down is recorded by the startup scan),
 # WATCHDOG=1 pings (and a restart when the daemon hangs), `systemctl stop` -> Result=success
-# with every burst file recorded and system_stop last.
+# with every burst file recorded and system_stop last, and a signed checkpoint written by the
+# sandboxed daemon after 1,000 events (its config directory is writable under ProtectSystem).
 # Knobs: WORK (cache dir, default /var/tmp/mfn-nspawn), KEEP=1 (leave the container running).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -165,16 +166,28 @@ C journalctl -u "$UNIT" --no-pager | grep -q 'Watchdog timeout' || die "no watch
 C rm -r "/etc/systemd/system/$UNIT.d"; C systemctl daemon-reload
 ok "alive 7 s with WatchdogSec=3 (pings), hung daemon restarted by the watchdog"
 
+echo "=== signed checkpoint under ProtectSystem=strict (due after 1,000 events)"
+# The key and the checkpoint store live in MFN_CONFIG_DIR (/etc/mfn-tracker), which must be
+# writable to the sandboxed daemon; the first checkpoint is due once the log holds 1,000 events.
+C sh -c "mkdir $TREE/burst && cd $TREE/burst && for i in \$(seq 1 1100); do echo \$i >b\$i; done"
+wait_for 30 bash -c "[ \"\$(nsenter -t $LEADER -a -- python3 $SRC/tests/systemd/events_probe.py $EVENTS count checkpoint)\" -ge 1 ]" \
+  || die "no checkpoint event after 1100 files: $(C journalctl -u "$UNIT" --no-pager -o cat | grep -i checkpoint | tail -3)"
+[ "$(C stat -c %a /etc/mfn-tracker)" = 700 ] || die "/etc/mfn-tracker mode $(C stat -c %a /etc/mfn-tracker)"
+C test -s /etc/mfn-tracker/checkpoint.key || die "no /etc/mfn-tracker/checkpoint.key"
+[ "$(C stat -c %a /etc/mfn-tracker/checkpoint.key)" = 600 ] || die "checkpoint.key is not 0600"
+C test -s /etc/mfn-tracker/checkpoints.jsonl || die "no /etc/mfn-tracker/checkpoints.jsonl"
+C journalctl -u "$UNIT" --no-pager -o cat | grep -q 'checkpoint not made' && die "the daemon logged: checkpoint not made"
+ok "checkpoint event written, key 0600 in /etc/mfn-tracker (0700)"
+
 echo "=== systemctl stop -> system_stop, nothing lost"
-C sh -c "mkdir $TREE/burst && cd $TREE/burst && for i in \$(seq 1 300); do echo \$i >b\$i; done"
 C timeout 60 systemctl stop "$UNIT"
 [ "$(state)" = inactive ] || die "not inactive after stop: $(state)"
 [ "$(C systemctl show -P Result "$UNIT")" = success ] || die "Result != success"
 [ "$(probe last)" = system_stop ] || die "last event is $(probe last)"
 N=$(probe files file_create | grep -c '^burst/' || true)
-[ "$N" = 300 ] || die "burst before stop: $N of 300 recorded"
+[ "$N" = 1100 ] || die "burst before stop: $N of 1100 recorded"
 probe chain || die "hash chain broken"
-ok "inactive, Result=success, 300/300 burst files recorded, system_stop last, chain intact"
+ok "inactive, Result=success, 1100/1100 burst files recorded, system_stop last, chain intact"
 
 C journalctl -u "$UNIT" --no-pager -o cat | tail -8
 cleanup; NSPAWN_PID=; trap - EXIT

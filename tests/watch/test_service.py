@@ -34,8 +34,20 @@ def test_units_are_hardened_notify_services(scope: str) -> None:
         "ExecStart=/usr/bin/python3 -m mfn_tracker watch %f",
     ):
         assert line in text.splitlines()
-    rw = "ReadWritePaths=/var/log/mfn" if scope == "system" else "ReadWritePaths=%S/mfn-tracker"
-    assert rw in text.splitlines()
+    # The daemon writes the storage and, for signed checkpoints, the config directory (key +
+    # checkpoints.jsonl): both must stay writable under ProtectSystem=strict.
+    if scope == "system":
+        wanted = [
+            "ReadWritePaths=/var/log/mfn /etc/mfn-tracker",
+            "Environment=MFN_CONFIG_DIR=/etc/mfn-tracker",
+        ]
+    else:
+        wanted = [
+            "ReadWritePaths=%S/mfn-tracker %E/mfn-tracker",
+            "Environment=MFN_CONFIG_DIR=%E/mfn-tracker",
+        ]
+    for line in [*wanted, "ConfigurationDirectory=mfn-tracker", "ConfigurationDirectoryMode=0700"]:
+        assert line in text.splitlines()
 
 
 def test_systemd_analyze_verify_prints_nothing(tmp_path: Path) -> None:
