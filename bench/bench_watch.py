@@ -40,13 +40,38 @@ def ts_epoch(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
+def isolated_env(home: Path) -> dict[str, str]:
+    """The caller's environment minus anything that points at their real config or log.
+
+    The daemon signs checkpoints into MFN_CONFIG_DIR once 1,000 events are written; an inherited
+    HOME / MFN_* / XDG_* would put the bench's checkpoints into the user's real config, after
+    which ``verify`` of their real log fails. Each daemon gets its own home under the work dir.
+    """
+    keep = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MFN_", "XDG_", "GIT_")) and k != "NOTIFY_SOCKET"
+    }
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return {
+        **keep,
+        "HOME": str(home),
+        "MFN_CONFIG_DIR": str(home / "config"),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
+
+
 class Daemon:
     def __init__(self, tree: Path, storage: Path, fsync: str) -> None:
         self.sock_path = storage.parent / f"notify-{storage.name}.sock"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.sock_path))
+        self.home = storage.parent / f"home-{storage.name}"
         env = {
-            **os.environ,
+            **isolated_env(self.home),
             "NOTIFY_SOCKET": str(self.sock_path),
             "MFN_EVENT_STORAGE_PATH": str(storage),
             "MFN_EVENT_FSYNC": fsync,
@@ -206,9 +231,8 @@ def bench_raw_watchdog(work: Path, n: int) -> dict[str, float]:
 
 def bench_writer(work: Path, n: int, fsync: str) -> float:
     """Floor: 10,000 appends through the one writer, nothing else."""
-    settings = load_settings(
-        {"MFN_EVENT_STORAGE_PATH": str(work / f"w-{fsync}"), "HOME": str(work)}
-    )
+    env = isolated_env(work / f"home-w-{fsync}")
+    settings = load_settings({**env, "MFN_EVENT_STORAGE_PATH": str(work / f"w-{fsync}")})
     settings = settings.with_changes(fsync=fsync)
     writer = EventWriter(settings)
     t = time.perf_counter()
