@@ -92,6 +92,7 @@ def check_optional_text(name: str, value: object) -> str | None:
 
 
 MAX_METADATA_DEPTH = 32
+_SCALARS = frozenset((str, int, bool, type(None)))
 
 
 def check_metadata(value: object) -> dict[str, Any] | None:
@@ -108,6 +109,8 @@ def check_metadata(value: object) -> dict[str, Any] | None:
 
 
 def _plain_json(value: Any, where: str, depth: int) -> Any:
+    if type(value) in _SCALARS:  # the common case, without isinstance checks against ABCs
+        return value
     if value is None or isinstance(value, (str, bool, int)):
         return value
     if isinstance(value, float):

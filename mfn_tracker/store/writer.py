@@ -358,6 +358,7 @@ class EventWriter:
         self._chain_fd: int | None = None
         self._chain_map: mmap.mmap | None = None  # the head record, shared with other writers
         self._atexit_registered = False
+        self._last_head: tuple[bytes, ChainHead] = (b"", ChainHead.genesis())
         self._day_fds: dict[str, int] = {}
         self._unsynced: set[int] = set()
         self._unsynced_count = 0
@@ -506,13 +507,18 @@ class EventWriter:
 
     def _read_head(self) -> ChainHead:
         chain = self._map_chain()
-        head = ChainHead.decode(chain[:_HEAD_RECORD_BYTES]) if chain is not None else None
+        record = chain[:_HEAD_RECORD_BYTES] if chain is not None else b""
+        if record == self._last_head[0]:  # unchanged since we wrote it: no parsing needed
+            return self._last_head[1]
+        head = ChainHead.decode(record) if record else None
         return head or self._recover_head(None)
 
     def _write_head(self, head: ChainHead) -> None:
         chain = self._map_chain()
         if chain is not None:
-            chain[:_HEAD_RECORD_BYTES] = head.encode()
+            record = head.encode()
+            chain[:_HEAD_RECORD_BYTES] = record
+            self._last_head = (record, head)
 
     def _map_chain(self) -> mmap.mmap | None:
         """Map ``.chain`` so reading and updating the head costs no system call."""
