@@ -49,7 +49,8 @@ def _encoder(fmt: str) -> Callable[[Mapping[str, Any]], bytes]:
 
         def row(event: Mapping[str, Any]) -> bytes:
             buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerow(csv_row(event))
+            # "\r\n" (RFC 4180) also makes the writer quote a cell holding a bare CR.
+            csv.writer(buffer, lineterminator="\r\n").writerow(csv_row(event))
             return buffer.getvalue().encode()
 
         return row
