@@ -97,7 +97,7 @@ def export_events(
     encode = _encoder(fmt)
     tally = _Tally()
     if fmt == "csv":
-        tally.add((",".join(CSV_COLUMNS) + "\n").encode(), out, None)
+        tally.add((",".join(CSV_COLUMNS) + "\r\n").encode(), out, None)
     for event in scoped_events(settings, query, tally.report):
         tally.add(encode(event), out, event)
     out.flush()
