@@ -41,7 +41,9 @@ class ReportData:
     repos: Counter[str] = field(default_factory=Counter)
     buckets: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
     bucket_width: int = 13  # 13: per hour, 10: per day
-    pushes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # Per repository: [attempted (pre-push, pending), confirmed (success), failed]; a git push
+    # is recorded twice (attempt, then confirmation), so counting events would double it.
+    pushes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0, 0]))
     auth_failures: list[dict[str, Any]] = field(default_factory=list)
     api_errors: list[dict[str, Any]] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
@@ -63,7 +65,8 @@ class ReportData:
             self.repos[str(repo)] += 1
         self.buckets[ts[: self.bucket_width]][1 if failed else 0] += 1
         if kind == "push":
-            self.pushes[str(repo or "-")][1 if failed else 0] += 1
+            column = {"pending": 0, "in_progress": 0, "success": 1}.get(str(event["status"]), 2)
+            self.pushes[str(repo or "-")][column] += 1
         if kind == "auth_failure" and len(self.auth_failures) < _LIST_CAP:
             self.auth_failures.append(dict(event))
         if kind == "api_error" and len(self.api_errors) < _LIST_CAP:
@@ -108,7 +111,9 @@ def _days_before(timestamp: str, days: int) -> str:
 
 def render_text(data: ReportData) -> str:
     t = data.by_type
-    push_fail = sum(f for _, f in data.pushes.values())
+    attempted, confirmed, push_fail = [
+        sum(counts[i] for counts in data.pushes.values()) for i in range(3)
+    ]
     rows = [
         ("Range of time in report", f"{data.since or 'start'} - {data.until or 'now'}"),
         ("Events found", f"{data.first or '-'} - {data.last or '-'}"),
@@ -119,7 +124,7 @@ def render_text(data: ReportData) -> str:
         ("Number of hosts", len(data.hosts)),
         ("Number of repositories", len(data.repos)),
         ("Number of commits", t["commit"]),
-        ("Number of pushes", f"{t['push']} ({push_fail} failed)"),
+        ("Number of pushes", f"{confirmed} confirmed, {attempted} attempted, {push_fail} failed"),
         ("Number of merges", t["merge"]),
         ("Number of fetches and clones", t["fetch"] + t["clone"]),
         ("Number of history rewrites", t["rewrite"]),
@@ -133,7 +138,10 @@ def render_text(data: ReportData) -> str:
     out = ["", "Summary Report", "=" * 54]
     out += [f"{label}: {value}" for label, value in rows]
     out += ["", "Pushes per repository", "=" * 54]
-    out += [f"{n + f:>6}  {f:>4} failed  {repo}" for repo, (n, f) in sorted(data.pushes.items())]
+    out += [
+        f"{ok:>6} confirmed {tried:>6} attempted {bad:>4} failed  {repo}"
+        for repo, (tried, ok, bad) in sorted(data.pushes.items())
+    ]
     out += ["", "Events per user", "=" * 54]
     out += [f"{sum(c.values()):>6}  {user}" for user, c in sorted(data.by_user.items())]
     out += ["", "Authentication failures", "=" * 54]
@@ -190,7 +198,7 @@ def render_html(data: ReportData) -> str:
         ("Users", len(data.by_user)),
         ("Repositories", len(data.repos)),
         ("Commits", t["commit"]),
-        ("Pushes", t["push"]),
+        ("Pushes confirmed", sum(counts[1] for counts in data.pushes.values())),
         ("Auth failures", t["auth_failure"]),
         ("API errors", t["api_error"]),
     ]
@@ -320,13 +328,15 @@ def _who_section(data: ReportData) -> str:
 
 def _pushes_section(data: ReportData) -> str:
     rows = "".join(
-        f"<tr><td>{esc(repo)}</td><td class='num'>{ok + bad}</td><td class='num'>{bad}</td></tr>"
-        for repo, (ok, bad) in sorted(data.pushes.items(), key=lambda kv: -sum(kv[1]))
+        f"<tr><td>{esc(repo)}</td><td class='num'>{tried}</td><td class='num'>{ok}</td>"
+        f"<td class='num'>{bad}</td></tr>"
+        for repo, (tried, ok, bad) in sorted(data.pushes.items(), key=lambda kv: -kv[1][1])
     )
-    body = rows or "<tr><td colspan='3' class='muted'>No pushes.</td></tr>"
+    body = rows or "<tr><td colspan='4' class='muted'>No pushes.</td></tr>"
     return (
         '<section id="pushes"><h2>Pushes per repository</h2><table><tr><th>Repository</th>'
-        f"<th class='num'>Pushes</th><th class='num'>Failed</th></tr>{body}</table></section>"
+        "<th class='num'>Attempted</th><th class='num'>Confirmed</th>"
+        f"<th class='num'>Failed</th></tr>{body}</table></section>"
     )
 
 

@@ -102,7 +102,7 @@ def test_text_report_reads_like_aureport_summary(settings: Settings) -> None:
     assert result.code == 0, result.err
     out = result.out
     assert "Summary Report" in out and "Number of events: 16" in out
-    assert "Number of pushes: 2 (1 failed)" in out
+    assert "Number of pushes: 1 confirmed, 0 attempted, 1 failed" in out
     assert "Number of authentication failures: 1" in out and "Number of API errors: 1" in out
     assert "Verification of the range: OK (16 lines, seq 1..16)" in out
     assert "mallory  198.51.100.0  Bad key" in out  # the failure, with its (truncated) address
