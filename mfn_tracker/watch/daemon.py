@@ -266,7 +266,7 @@ class WatchDaemon:
         timeout = IDLE_WAKE_SECONDS if ping is None else min(IDLE_WAKE_SECONDS, ping)
         now = time.monotonic()
         for tree in self.trees:
-            deadline = tree.reducer.dirty.next_deadline()
+            deadline = tree.reducer.next_deadline()
             if deadline is not None:
                 timeout = min(timeout, max(deadline - now, BUSY_POLL_SECONDS))
         return timeout
@@ -323,6 +323,7 @@ class WatchDaemon:
         self.flags.reload = False
         for tree in self.trees:
             tree.reducer.rules.reload()
+            tree.reducer.dirty.mark("", RESCAN)  # files the new rules un-ignore are reported
         _log("configuration reloaded (ignore rules, tracked files)")
         self._write_event(
             "system_config",
@@ -421,7 +422,7 @@ class WatchDaemon:
 
     def _status(self) -> str:
         files = sum(len(t.reducer.baseline) for t in self.trees)
-        pending = sum(len(t.reducer.dirty) for t in self.trees)
+        pending = sum(t.reducer.pending() for t in self.trees)
         return (
             f"STATUS=watching {len(self.trees)} tree(s), {files} files; "
             f"{self.written} events written, {pending} paths pending"

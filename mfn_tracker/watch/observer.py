@@ -91,6 +91,24 @@ class _Group(InotifyWatchGroup):
         if self.trouble is not None:
             self.trouble.on_overflow()
 
+    def forget_moved_out(self, path: bytes) -> None:
+        """Drop the watches of a directory moved out of the tree, its own and those below.
+
+        watchdog keeps them (its TODO for an unpaired IN_MOVED_FROM): they would leak one
+        watch per directory, towards ``max_user_watches``, and report paths that are gone.
+        """
+        with self._lock:
+            if not self.is_active or path == self.path or os.path.isdir(path):
+                return  # a directory back at the same path keeps its watches
+            prefix = path + b"/"
+            wds = [
+                wd
+                for p, wd in self._active_callbacks_by_path.items()
+                if p == path or p.startswith(prefix)
+            ]
+            if wds:
+                self._remove_callbacks(wds)
+
     def _add_missing_callbacks(self) -> None:
         for root, dirnames, _files in os.walk(self.path):
             for name in dirnames:
@@ -141,6 +159,8 @@ class _Emitter(InotifyEmitter):
                 handler.mark_path(part.path)
             return
         ev = event.ev
+        if ev.is_moved_from and ev.is_directory and isinstance(self._inotify, _Group):
+            self._inotify.forget_moved_out(event.path)  # unpaired: it left the tree
         if ev.is_delete_self and os.fsdecode(event.path) == os.fsdecode(self.watch.path):
             super().build_and_queue_event(event, full_events=full_events)  # the root went away
         elif not ev.is_directory or ev.is_create or ev.is_delete or ev.is_move:

@@ -129,6 +129,20 @@ class Reducer:
         self.root, self.baseline, self.rules, self.hash_cap = root, baseline, rules, hash_cap
         self.dirty = DirtySet(settle=settle, max_delay=max_delay, wakeup=wakeup)
         self._lock_seen: float | None = None
+        # Unpaired live deletes wait one more settle period (path -> (change, release time)):
+        # in a rename chain a -> b -> c, ``a`` settles before ``c`` and is taken alone.
+        self._held: dict[str, tuple[Change, float]] = {}
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time of the next due path or held delete, or None when nothing waits."""
+        times = [until for _change, until in self._held.values()]
+        dirty = self.dirty.next_deadline()
+        if dirty is not None:
+            times.append(dirty)
+        return min(times, default=None)
+
+    def pending(self) -> int:
+        return len(self.dirty) + len(self._held)
 
     def git_busy(self, now: float) -> bool:
         """True while git holds the index lock (up to a limit, for locks left by a killed git)."""
@@ -147,49 +161,55 @@ class Reducer:
             return []
         due = self.dirty.take_due(now=now, everything=everything)
         if not due:
-            return []
+            if not any(until <= now for _change, until in self._held.values()):
+                return []
+            return self.compare({}, now=now)
         self.rules.refresh_tracked()
-        for rel in due:
-            self.rules.rules_changed(rel)
-        return self.compare(self._expand(due))
+        for rel, source in list(due.items()):
+            if self.rules.rules_changed(rel):
+                # The files a rule file covers are re-judged now: a removed rule un-ignores
+                # files that had no change of their own (.git/info/exclude covers the tree).
+                scope = "" if rel.startswith(".git/") else rel.rpartition("/")[0]
+                old = due.get(scope)
+                if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
+                    due[scope] = source
+        return self.compare(self._expand(due), now=now, hold=not everything)
 
     def scan_all(self, source: str) -> list[Change]:
         """Compare the whole tree with the baseline (startup, overflow, stop)."""
         self.rules.refresh_tracked()
-        return self.compare(self._expand({"": source}))
+        return self.compare(self._expand({"": source}), hold=False)
 
     # -- internals --------------------------------------------------------------------------
 
     def _expand(self, due: dict[str, str]) -> dict[str, str]:
         """Due paths -> candidate file paths: directories are walked, vanished ones looked up."""
         out: dict[str, str] = {}
-
-        def add(rel: str, source: str) -> None:
-            old = out.get(rel)
-            if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
-                out[rel] = source
-
         for rel, source in due.items():
-            try:
-                st = os.lstat(self.root / rel) if rel else os.stat(self.root)
-            except OSError:
-                st = None
-            if st is not None and stat.S_ISDIR(st.st_mode):
-                if rel and self.rules.ignored(rel, is_dir=True):
-                    continue
-                for found in self.walk(rel):
-                    if found not in self.dirty:  # still being written: judged when it settles
-                        add(found, source)
-                for known in self.baseline.under(rel):
-                    add(known, source)
-            elif st is None:
-                if self.baseline.get(rel) is not None:
-                    add(rel, source)
-                for known in self.baseline.under(rel):
-                    add(known, source)
-            elif not self.rules.ignored(rel) or self.baseline.get(rel) is not None:
-                add(rel, source)
+            for found in self._candidates(rel):
+                old = out.get(found)
+                if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
+                    out[found] = source
         return out
+
+    def _candidates(self, rel: str) -> list[str]:
+        """File paths one due path stands for (itself, what is below it now, what was)."""
+        try:
+            st = os.lstat(self.root / rel) if rel else os.stat(self.root)
+        except OSError:
+            st = None
+        # A known file replaced by a directory (or the reverse) is judged as well as the
+        # files below: the baseline's entry for ``rel`` and for its old children.
+        found = [rel] if rel and self.baseline.get(rel) is not None else []
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            if rel and self.rules.ignored(rel, is_dir=True):
+                return found
+            # a file still being written is judged when it settles
+            found.extend(f for f in self.walk(rel) if f not in self.dirty)
+        elif st is not None and rel and not found and not self.rules.ignored(rel):
+            found.append(rel)
+        found.extend(self.baseline.under(rel))
+        return found
 
     def walk(self, rel_dir: str = "") -> list[str]:
         """Reported files below a directory, skipping ``.git`` and ignored directories."""
@@ -216,7 +236,18 @@ class Reducer:
                         found.append(child)
         return found
 
-    def compare(self, candidates: dict[str, str]) -> list[Change]:
+    def compare(
+        self, candidates: dict[str, str], *, now: float | None = None, hold: bool = True
+    ) -> list[Change]:
+        """Changes for the candidates, moves paired (also with deletes held from earlier).
+
+        With ``hold``, an unpaired delete is held back one settle period so that a create in
+        the next batch can still pair with it; ``hold=False`` releases every held delete.
+        """
+        now = time.monotonic() if now is None else now
+        previous, self._held = self._held, {}
+        release = {rel: until for rel, (_change, until) in previous.items()}
+        carried = [change for rel, (change, _) in previous.items() if rel not in candidates]
         created: list[Change] = []
         deleted: list[Change] = []
         changed: list[Change] = []
@@ -233,7 +264,15 @@ class Reducer:
                     changed.append(Change("file_change", rel, source, new, old))
                 elif not old.same_stat(new):
                     self.baseline.set(rel, new)  # touched, same content: remember, no event
-        return _pair_moves(created, deleted, changed)
+        unpaired, out = _pair_moves(created, [*carried, *deleted], changed)
+        released: list[Change] = []
+        for d in unpaired:
+            until = release.get(d.path, now + self.dirty.settle)
+            if hold and now < until and d.old is not None and d.old.sha256 is not None:
+                self._held[d.path] = (d, until)
+            else:
+                released.append(d)
+        return [*released, *out]
 
     def apply(self, change: Change) -> None:
         """Record a written change in the baseline."""
@@ -252,13 +291,14 @@ def _move_key(e: Entry) -> tuple[int, int, str | None, str]:
 
 def _pair_moves(
     created: list[Change], deleted: list[Change], changed: list[Change]
-) -> list[Change]:
+) -> tuple[list[Change], list[Change]]:
+    """(unpaired deletes, creates/changes with the paired ones turned into moves)."""
     gone: dict[tuple[int, int, str | None, str], Change] = {}
     for d in deleted:
         if d.old is not None and d.old.sha256 is not None:
             gone.setdefault(_move_key(d.old), d)
     if not gone:
-        return [*deleted, *created, *changed]
+        return deleted, [*created, *changed]
     moved_from: set[str] = set()
     out: list[Change] = []
     for c in [*created, *changed]:
@@ -268,4 +308,4 @@ def _pair_moves(
             continue
         moved_from.add(src.path)
         out.append(Change("file_move", c.path, c.source, c.entry, c.old, old_path=src.path))
-    return [*(d for d in deleted if d.path not in moved_from), *out]
+    return [d for d in deleted if d.path not in moved_from], out

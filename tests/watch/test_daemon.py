@@ -282,3 +282,70 @@ def test_odd_names_and_storage_inside_the_tree(tmp_path: Path, start_watcher, st
     assert paths.count(shown) == 1 and "fifo" not in paths
     assert not any(p.startswith("events/") for p in paths)
     assert w.stop() == 0 and chain_ok(storage)
+
+
+def test_rename_chains_are_one_move_each(tmp_path: Path, start_watcher) -> None:
+    """Two `mv` in a row (separate processes, so separate inotify reads): one file_move."""
+    repo = make_repo(tmp_path / "repo", {f"src/f{i}.txt": f"{i}\n" for i in range(3)})
+    w = start_watcher(repo)
+    for i in range(3):
+        for src, dst in ((f"f{i}.txt", f"t{i}.txt"), (f"t{i}.txt", f"u{i}.txt")):
+            subprocess.run(["mv", src, dst], cwd=repo / "src", check=True)
+        w.wait_for(lambda ev, i=i: any(f"src/u{i}.txt" in e["files_changed"] for e in ev))
+        time.sleep(0.3)  # past the settle: nothing more may follow (no late delete)
+    assert summary(w.settle()) == [
+        ("file_move", f"src/u{i}.txt", f"src/f{i}.txt") for i in range(3)
+    ]
+
+
+def test_file_replaced_by_directory_and_back(tmp_path: Path, start_watcher) -> None:
+    repo = make_repo(tmp_path / "repo", {"c.txt": "C\n", "keep.txt": "k\n"})
+    w = start_watcher(repo)
+    (repo / "c.txt").unlink()
+    (repo / "c.txt").mkdir()
+    (repo / "c.txt" / "inner").write_text("I\n")
+    w.wait_for(lambda ev: len(ev) >= 2)
+    assert sorted(summary(w.settle())) == [
+        ("file_create", "c.txt/inner"),
+        ("file_delete", "c.txt"),
+    ]
+    n = len(w.file_events())
+    subprocess.run(["rm", "-rf", str(repo / "c.txt")], check=True)
+    (repo / "c.txt").write_text("back\n")
+    w.wait_for(lambda ev: len(ev) >= n + 2)
+    assert sorted(summary(w.settle()[n:])) == [
+        ("file_create", "c.txt"),
+        ("file_delete", "c.txt/inner"),
+    ]
+    assert w.stop() == 0  # the final sweep finds nothing the live events missed
+    assert not [e for e in w.file_events() if e["metadata"]["source"] != "live"]
+
+
+def test_removed_ignore_rules_report_what_they_uncover(tmp_path: Path, start_watcher) -> None:
+    """Un-ignored files are reported live, not left for the next restart's startup scan."""
+    repo = make_repo(tmp_path / "repo", {".gitignore": "build/\n", "keep.txt": "k\n"})
+    (repo / "build").mkdir()
+    (repo / "build" / "old.o").write_text("old\n")
+    (repo / "sub").mkdir()
+    (repo / "sub" / ".gitignore").write_text("*.tmp\n")
+    (repo / "sub" / "x.tmp").write_text("x\n")
+    (repo / ".git" / "info" / "exclude").write_text("secret.txt\n")
+    (repo / "secret.txt").write_text("s\n")
+    global_ignore = tmp_path / "global-ignore"
+    global_ignore.write_text("*.cache\n")
+    git(repo, "config", "core.excludesFile", str(global_ignore))
+    (repo / "data.cache").write_text("c\n")
+    w = start_watcher(repo)
+    (repo / ".gitignore").write_text("\n")
+    w.wait_for(lambda ev: ("file_create", "build/old.o") in summary(ev), timeout=10)
+    (repo / "sub" / ".gitignore").write_text("\n")
+    w.wait_for(lambda ev: ("file_create", "sub/x.tmp") in summary(ev), timeout=10)
+    (repo / ".git" / "info" / "exclude").write_text("\n")
+    w.wait_for(lambda ev: ("file_create", "secret.txt") in summary(ev), timeout=10)
+    global_ignore.write_text("\n")  # outside the tree: the user sends SIGHUP
+    w.signal(signal.SIGHUP)
+    w.wait_for(lambda ev: ("file_create", "data.cache") in summary(ev), timeout=10)
+    sources = {e["files_changed"][0]: e["metadata"]["source"] for e in w.settle()}
+    assert [sources[p] for p in ("build/old.o", "sub/x.tmp", "secret.txt")] == ["live"] * 3
+    assert sources["data.cache"] == "rescan"
+    assert w.stop() == 0

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
+from pathlib import Path
+
 from watchdog.events import FileClosedNoWriteEvent, FileOpenedEvent
 
 from mfn_tracker.watch.observer import EVENT_FILTER, watch_limit, watch_limit_advice
+from tests.watch.conftest import make_repo, summary
 
 
 def test_filter_has_no_open_or_close_nowrite() -> None:
@@ -15,3 +21,37 @@ def test_watch_limit_advice_names_the_sysctl() -> None:
     advice = watch_limit_advice(200_000)
     assert f"fs.inotify.max_user_watches={watch_limit()}" in advice
     assert "sudo sysctl -w fs.inotify.max_user_watches=400000" in advice
+
+
+def inotify_watches(pid: int) -> int:
+    """Watches the process holds, as the kernel lists them (one ``inotify wd:`` line each)."""
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        with contextlib.suppress(OSError):  # an fd closed meanwhile
+            count += Path(f"/proc/{pid}/fdinfo/{fd}").read_text().count("inotify wd:")
+    return count
+
+
+def test_directory_moved_out_drops_its_watches(tmp_path: Path, start_watcher) -> None:
+    """Moved out of the tree (an unpaired IN_MOVED_FROM): its watches and those below go."""
+    repo = make_repo(tmp_path / "repo", {f"m{i}/s/f.txt": f"{i}\n" for i in range(10)})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    w = start_watcher(repo)
+    before = inotify_watches(w.proc.pid)
+    for i in range(10):
+        (repo / f"m{i}").rename(outside / f"m{i}")
+    end = time.monotonic() + 10
+    while inotify_watches(w.proc.pid) > before - 20 and time.monotonic() < end:
+        time.sleep(0.05)
+    assert inotify_watches(w.proc.pid) == before - 20
+    (outside / "m0" / "s" / "later.txt").write_text("not ours\n")
+    (repo / "m3").mkdir()  # a new directory at a moved-out path is watched again
+    (repo / "m3" / "new.txt").write_text("n\n")
+    w.wait_for(lambda ev: ("file_create", "m3/new.txt") in summary(ev))
+    events = summary(w.settle())
+    assert sorted(e for e in events if e[0] == "file_delete") == [
+        ("file_delete", f"m{i}/s/f.txt") for i in range(10)
+    ]
+    assert not [e for e in events if "later.txt" in "".join(e)]
+    assert inotify_watches(w.proc.pid) == before - 20 + 1

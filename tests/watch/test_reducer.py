@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from mfn_tracker.watch.baseline import Baseline
 from mfn_tracker.watch.ignore import IgnoreRules
 from mfn_tracker.watch.reducer import DirtySet, Reducer
@@ -59,3 +61,44 @@ def test_nothing_is_due_while_git_holds_the_index_lock(tmp_path: Path) -> None:
     assert r.take(now=10.0) == []
     lock.unlink()
     assert [c.kind for c in r.take(now=10.0)] == ["file_create"]
+
+
+def test_rename_chain_across_batches_is_one_move(tmp_path: Path) -> None:
+    """a -> b -> c: ``a`` settles first and is taken alone; its delete waits for ``c``."""
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
+    r = reducer_for(repo)
+    (repo / "a.txt").rename(repo / "b.txt")
+    (repo / "b.txt").rename(repo / "c.txt")
+    r.dirty.mark("a.txt", now=0.0)
+    for rel in ("b.txt", "c.txt"):
+        r.dirty.mark(rel, now=0.05)
+    assert r.take(now=0.12) == []  # a.txt is due but gone: held one settle period
+    assert r.next_deadline() == pytest.approx(
+        0.15
+    )  # c.txt settles before the held delete is released
+    changes = r.take(now=0.16)
+    assert [(c.kind, c.path, c.old_path) for c in changes] == [("file_move", "c.txt", "a.txt")]
+    for c in changes:
+        r.apply(c)
+    assert r.take(now=1.0) == [] and r.pending() == 0
+
+
+def test_unpaired_delete_is_released_after_one_settle(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n", "b.txt": "b\n"})
+    r = reducer_for(repo)
+    (repo / "a.txt").unlink()
+    r.dirty.mark("a.txt", now=0.0)
+    assert r.take(now=0.1) == []
+    assert r.pending() == 1
+    (repo / "a.txt").write_text("back\n")  # recreated meanwhile: judged afresh, no delete
+    r.dirty.mark("a.txt", now=0.15)
+    assert [(c.kind, c.path) for c in r.take(now=0.3)] == [("file_change", "a.txt")]
+    (repo / "b.txt").unlink()
+    r.dirty.mark("b.txt", now=1.0)
+    assert r.take(now=1.1) == []
+    assert [(c.kind, c.path) for c in r.take(now=1.25)] == [("file_delete", "b.txt")]
+    (repo / "a.txt").unlink()  # a stop (everything) never holds
+    r.dirty.mark("a.txt", now=2.0)
+    assert [(c.kind, c.path) for c in r.take(now=2.0, everything=True)] == [
+        ("file_delete", "a.txt")
+    ]
