@@ -12,12 +12,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mfn_tracker.git.refs import Git, is_null, is_sha, short
+from mfn_tracker.git.refs import Commit, Git, is_null, is_sha, short
 from mfn_tracker.store.pending import Marker
 from mfn_tracker.store.scrub import strip_url_credentials
 
 Event = dict[str, Any]
-_SECTIONS = ("mfn-cmdline", "mfn-files")
+_SECTIONS = ("mfn-cmdline", "mfn-files", "mfn-env")
+_MERGE_VALUE_OPTIONS = frozenset(
+    {"-m", "-F", "-s", "-X", "--message", "--file", "--strategy", "--strategy-option"}
+)
+_ARG_NEWLINE = "\x1f"  # the shim's stand-in for a newline inside one argument
 # git options that take a separate value before the sub-command (git -C dir -c k=v push ...).
 _VALUE_OPTIONS = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path"})
 
@@ -29,6 +33,10 @@ class Extra:
     values: tuple[str, ...] = ()
     argv: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()  # the hook's GIT_DIR, GIT_REFLOG_ACTION...
+
+    def getenv(self, name: str) -> str:
+        return next((v for k, v in self.env if k == name), "")
 
 
 @dataclass(frozen=True)
@@ -53,11 +61,22 @@ def parse_extra(text: str) -> Extra:
             current = line
             continue
         sections[current].append(line)
+    env = (line.partition("=") for line in sections["mfn-env"])
     return Extra(
         tuple(v for v in sections[""] if v),
-        tuple(a for a in sections["mfn-cmdline"] if a),
+        tuple(a.replace(_ARG_NEWLINE, "\n") for a in sections["mfn-cmdline"] if a),
         tuple(f for f in sections["mfn-files"] if f),
+        tuple((k, v) for k, eq, v in env if eq),
     )
+
+
+def hook_env(markers: list[Marker]) -> dict[str, str]:
+    """The git command's GIT_DIR, GIT_WORK_TREE, GIT_REFLOG_ACTION... as its shim saw them."""
+    for marker in markers:
+        env = parse_extra(marker.extra).env
+        if env:
+            return dict(env)
+    return {}
 
 
 def git_subcommand(argv: Iterable[str]) -> str:
@@ -83,9 +102,9 @@ def events_for(markers: list[Marker], ctx: Context) -> list[Event]:
     clone_done = False
     for marker in markers:
         extra = parse_extra(marker.extra)
-        if marker.hook == "post-commit" and not rewrites:
+        if marker.hook in ("post-commit", "post-applypatch") and not rewrites:
             events.extend(_commit(marker, extra, ctx))
-        elif marker.hook == "post-rewrite":
+        elif marker.hook == "post-rewrite" and not _squash_amend(marker, extra):
             events.extend(_rewrite(marker, extra, ctx))
         elif marker.hook == "post-merge":
             events.append(_merge(marker, extra, ctx))
@@ -97,8 +116,15 @@ def events_for(markers: list[Marker], ctx: Context) -> list[Event]:
             events.extend([event] if event else [])
     ref_markers = [m for m in markers if m.hook == "reference-transaction"]
     if ref_markers:
-        events.extend(_remote_ref_events(ref_markers, ctx, clone_done=clone_done))
+        pushed = [m for m in markers if m.hook == "pre-push"]
+        events.extend(_remote_ref_events(ref_markers, pushed, ctx, clone_done=clone_done))
     return events
+
+
+def _squash_amend(marker: Marker, extra: Extra) -> bool:
+    """A rebase's squash/fixup amends its own commits: the rebase's post-rewrite tells it all."""
+    action = extra.getenv("GIT_REFLOG_ACTION")
+    return bool(marker.args) and marker.args[0] == "amend" and action.startswith("rebase")
 
 
 def _base(ctx: Context, event_type: str, hook: str, description: str, **meta: Any) -> Event:
@@ -128,6 +154,8 @@ def _commit(marker: Marker, extra: Extra, ctx: Context) -> list[Event]:
         ctx.problems.append(f"post-commit: commit {sha} is not readable")
         return []
     where = f"on {branch}" if branch else "(detached HEAD)"
+    if len(commit.parents) > 1:  # `git commit` (or merge --continue) concluding a merge
+        return [_concluded_merge(marker, commit, branch, ctx)]
     event = _base(
         ctx,
         "commit",
@@ -140,6 +168,25 @@ def _commit(marker: Marker, extra: Extra, ctx: Context) -> list[Event]:
     )
     event["files_changed"] = list(commit.files)
     return [event]
+
+
+def _concluded_merge(marker: Marker, commit: Commit, branch: str | None, ctx: Context) -> Event:
+    event = _base(
+        ctx,
+        "merge",
+        marker.hook,
+        f"Merge into {branch or 'detached HEAD'} (after resolving): {commit.subject}",
+        branch=branch,
+        squash=False,
+        merged=[short(p) for p in commit.parents[1:]],
+        commit=commit.sha,
+        previous=commit.parents[0],
+        parents=list(commit.parents),
+        author=commit.author,
+        fast_forward=False,
+    )
+    event["files_changed"] = list(commit.files)
+    return event
 
 
 def _pairs(stdin: str) -> list[dict[str, str]]:
@@ -236,8 +283,10 @@ def _operands(argv: tuple[str, ...]) -> list[str]:
     for arg in rest:
         if skip:
             skip = False
-        elif arg in ("-m", "-F", "-s", "-X", "--strategy", "--strategy-option"):
+        elif arg in _MERGE_VALUE_OPTIONS:
             skip = True
+        elif arg.startswith(("-m", "-F", "-s", "-X")) or arg.startswith("--"):
+            continue  # -mMSG, --message=MSG, --file=F...: the value is attached
         elif not arg.startswith("-"):
             out.append(arg)
     return out
@@ -292,37 +341,71 @@ def _clone_event(ctx: Context, hook: str, url: str | None, head: str | None) -> 
 class _RefUpdate:
     remote: str
     ref: str
+    branch: str  # the ref's name on the remote (``topic`` for refs/remotes/team/up/topic)
     old: str
     new: str
 
+    def as_dict(self, *, old: str | None = None) -> dict[str, str]:
+        """The update for an event; a deletion's unknown (null) old sha is left out."""
+        known = old or self.old
+        out = {"ref": self.ref}
+        if not (is_null(known) and is_null(self.new)):
+            out["old"] = known
+        out["new"] = self.new
+        return out
 
-def _remote_updates(markers: list[Marker]) -> list[_RefUpdate]:
+
+def _split_remote(rest: str, remotes: list[str]) -> tuple[str, str]:
+    """``team/up/topic`` -> (``team/up``, ``topic``): the longest configured remote prefix."""
+    for name in sorted(remotes, key=len, reverse=True):
+        if rest.startswith(name + "/"):
+            return name, rest[len(name) + 1 :]
+    remote, _, branch = rest.partition("/")
+    return remote, branch
+
+
+def _remote_updates(markers: list[Marker], remotes: list[str]) -> list[_RefUpdate]:
     seen: dict[str, _RefUpdate] = {}
     for marker in markers:
         for line in marker.stdin.splitlines():
             parts = line.split()
             if len(parts) != 3 or not parts[2].startswith("refs/remotes/"):
                 continue
-            remote = parts[2].split("/")[2]
+            remote, branch = _split_remote(parts[2].removeprefix("refs/remotes/"), remotes)
             first = seen.get(parts[2])
             old = first.old if first else parts[0]
-            seen[parts[2]] = _RefUpdate(remote, parts[2], old, parts[1])
-    return [u for u in seen.values() if u.old != u.new]
+            seen[parts[2]] = _RefUpdate(remote, parts[2], branch, old, parts[1])
+    # Keep deletions: git reports a tracking ref's delete as null -> null.
+    return [u for u in seen.values() if u.old != u.new or is_null(u.new)]
 
 
-def _remote_ref_events(markers: list[Marker], ctx: Context, *, clone_done: bool) -> list[Event]:
+def _remote_ref_events(
+    markers: list[Marker], pushed: list[Marker], ctx: Context, *, clone_done: bool
+) -> list[Event]:
     command = ctx.subcommand
-    updates = _remote_updates(markers)
+    updates = _remote_updates(markers, ctx.git.remotes())
     if not updates:
         return []
     if command == "push":
-        return _push_confirmations(updates, ctx)
+        return _push_confirmations(updates, _pushed_olds(pushed), ctx)
     if command in ("fetch", "pull", "remote"):
         return _fetch_event(updates, ctx)
     if command == "clone" and not clone_done:
         url = ctx.git.remote_url(updates[0].remote)  # a submodule's clone: no checkout hook
         return [_clone_event(ctx, "reference-transaction", url, None)]
     return []  # gc / pack-refs re-creating refs, or a command we do not record
+
+
+def _pushed_olds(pushed: list[Marker]) -> dict[tuple[str, str], str]:
+    """(remote, remote ref) -> the remote's old sha, from the same command's pre-push stdin."""
+    olds = {}
+    for marker in pushed:
+        remote = marker.args[0] if marker.args else ""
+        for line in marker.stdin.splitlines():
+            parts = line.split()
+            if len(parts) == 4:
+                olds[(remote, parts[2])] = parts[3]
+    return olds
 
 
 def _by_remote(updates: list[_RefUpdate]) -> dict[str, list[_RefUpdate]]:
@@ -332,7 +415,9 @@ def _by_remote(updates: list[_RefUpdate]) -> dict[str, list[_RefUpdate]]:
     return grouped
 
 
-def _push_confirmations(updates: list[_RefUpdate], ctx: Context) -> list[Event]:
+def _push_confirmations(
+    updates: list[_RefUpdate], olds: dict[tuple[str, str], str], ctx: Context
+) -> list[Event]:
     events = []
     for remote, group in _by_remote(updates).items():
         confirmed = [
@@ -342,11 +427,15 @@ def _push_confirmations(updates: list[_RefUpdate], ctx: Context) -> list[Event]:
         ]
         if not confirmed:
             continue
-        refs = [
-            {"ref": "refs/heads/" + u.ref.split("/", 3)[3], "old": u.old, "new": u.new}
-            for u in confirmed
-        ]
-        names = ", ".join(r["ref"].removeprefix("refs/heads/") for r in refs)
+        refs = []
+        for u in confirmed:
+            remote_ref = "refs/heads/" + u.branch
+            ref = u.as_dict(old=olds.get((remote, remote_ref)))
+            refs.append({**ref, "ref": remote_ref})
+        names = ", ".join(
+            r["ref"].removeprefix("refs/heads/") + (" (deleted)" if is_null(r["new"]) else "")
+            for r in refs
+        )
         url = ctx.git.remote_url(remote)
         events.append(
             _base(
@@ -373,7 +462,7 @@ def _fetch_event(updates: list[_RefUpdate], ctx: Context) -> list[Event]:
         ]
         if not confirmed:
             continue
-        refs = [{"ref": u.ref, "old": u.old, "new": u.new} for u in confirmed]
+        refs = [u.as_dict() for u in confirmed]
         url = ctx.git.remote_url(remote)
         count = len(refs)
         events.append(

@@ -26,6 +26,7 @@ HOOK_NAMES = (
     "post-merge",
     "post-checkout",
     "post-rewrite",
+    "post-applypatch",
     "reference-transaction",
 )
 FINGERPRINT = "mfn-tracker-hook v1"

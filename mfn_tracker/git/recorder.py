@@ -182,31 +182,40 @@ def _why_unwritable(directory: Path) -> str:
 
 
 def record_group(group: list[Marker]) -> None:
-    """Classify one git command's hooks and write its events; errors go to the git dir."""
+    """Classify one git command's hooks and write its events; errors go to the git dir.
+
+    The command may not be ours: every value about it comes from its markers (cwd, GIT_DIR,
+    GIT_REFLOG_ACTION as its shim saw them), never from this recorder's environment. An event
+    that cannot be written is kept as the hooks' last error AND as an ``events_lost`` event.
+    """
     from mfn_tracker.errors import TrackerError
-    from mfn_tracker.git.classify import Context, events_for
+    from mfn_tracker.git.classify import Context, events_for, hook_env
     from mfn_tracker.git.refs import Git, resolve_git_dir
     from mfn_tracker.settings import load_settings
     from mfn_tracker.store.writer import EventWriter
 
     first = group[0]
     cwd = _best_cwd(group)
-    env = dict(os.environ)
+    env = hook_env(group)
     git_dir = resolve_git_dir(first.cwd or cwd, env)
-    if git_dir is None:
-        _keep_error(cwd, first.hook, "not inside a git repository")
+    if git_dir is None or not git_dir.is_dir():
+        problem = f"not inside a git repository ({git_dir or cwd})"
+        _keep_error(cwd, first.hook, problem)
+        _write_loss(group, cwd, [problem])
         return
     git = Git(git_dir, cwd)
     ctx = Context(
         git=git,
         user=_os_user(),
-        repo=_repo_path(group, git),
+        repo=_repo_path(group, git, env),
         via_pull=env.get("GIT_REFLOG_ACTION", "").startswith("pull"),
     )
     try:
         events = events_for(group, ctx)
         for problem in ctx.problems:
-            _keep_error(cwd, first.hook, problem)
+            _keep_error(cwd, first.hook, problem, git_dir=git_dir)
+        if ctx.problems:
+            events.append(_loss_event(group, ctx.repo, ctx.problems))
         if not events:
             return
         writer = EventWriter(load_settings())
@@ -216,7 +225,38 @@ def record_group(group: list[Marker]) -> None:
         finally:
             writer.close()
     except TrackerError as exc:
-        _keep_error(cwd, first.hook, str(exc))
+        _keep_error(cwd, first.hook, str(exc), git_dir=git_dir)
+
+
+def _loss_event(group: list[Marker], repo: str, problems: list[str]) -> dict[str, object]:
+    hooks = sorted({m.hook for m in group})
+    return {
+        "event_type": "events_lost",
+        "user_id": _os_user(),
+        "action_description": f"A git command's events could not be recorded: {problems[0]}",
+        "status": "failure",
+        "metadata": {
+            "hook": hooks[0] if len(hooks) == 1 else hooks,
+            "git_pid": group[0].git_pid,
+            "problems": problems[:20],
+        },
+        "repo": repo,
+    }
+
+
+def _write_loss(group: list[Marker], repo: str, problems: list[str]) -> None:
+    from mfn_tracker.errors import TrackerError
+    from mfn_tracker.settings import load_settings
+    from mfn_tracker.store.writer import EventWriter
+
+    try:
+        writer = EventWriter(load_settings())
+        try:
+            writer.write(_loss_event(group, repo, problems))
+        finally:
+            writer.close()
+    except TrackerError as exc:
+        _keep_error(repo, group[0].hook, str(exc))
 
 
 def _best_cwd(group: list[Marker]) -> str:
@@ -227,9 +267,11 @@ def _best_cwd(group: list[Marker]) -> str:
     return group[0].cwd or os.getcwd()
 
 
-def _repo_path(group: list[Marker], git: Git) -> str:
+def _repo_path(group: list[Marker], git: Git, env: dict[str, str]) -> str:
     if any(m.hook != "reference-transaction" for m in group):
         return _best_cwd(group)
+    if env.get("GIT_WORK_TREE"):
+        return env["GIT_WORK_TREE"]
     if git.git_dir.name == ".git":
         return str(git.git_dir.parent)
     return git.work_tree() or str(git.git_dir)
@@ -244,11 +286,13 @@ def _os_user() -> str:
         return f"uid:{uid}"
 
 
-def _keep_error(cwd: str, hook: str, message: str) -> None:
+def _keep_error(cwd: str, hook: str, message: str, *, git_dir: Path | None = None) -> None:
+    """Keep ``message`` in the repository at ``git_dir`` (else the one ``cwd`` is in): never
+    in the one this recorder's own GIT_DIR names, which may be another command's."""
     from mfn_tracker.git.lasterror import record_error
     from mfn_tracker.git.refs import resolve_git_dir, run_git
 
-    git_dir = resolve_git_dir(cwd, dict(os.environ))
+    git_dir = git_dir or resolve_git_dir(cwd, {})
     if git_dir is None:
         return
     common = run_git(

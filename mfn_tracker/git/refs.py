@@ -161,6 +161,10 @@ class Git:
         out = self.run("config", "--get", f"remote.{remote}.url")
         return out.strip() if out else None
 
+    def remotes(self) -> list[str]:
+        """Configured remote names (they may contain ``/``)."""
+        return (self.run("remote") or "").split()
+
     def work_tree(self) -> str | None:
         out = self.run("rev-parse", "--show-toplevel")
         return out.strip() if out else None

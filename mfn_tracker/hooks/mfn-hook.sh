@@ -88,10 +88,41 @@ mfn_head() {
 ${mfn_ref#refs/heads/}"
 }
 
+mfn_git_pid() {
+    # The git process that runs this hook: the nearest git ancestor (pre-commit's chain puts a
+    # python between), else our parent. One read of /proc per level; git is usually the parent.
+    mfn_git=$PPID
+    mfn_p=$PPID
+    mfn_n=0
+    while [ $mfn_n -lt 6 ] && IFS= read -r mfn_l <"/proc/$mfn_p/comm"; do
+        [ "$mfn_l" = git ] && { mfn_git=$mfn_p; return 0; }
+        IFS= read -r mfn_l <"/proc/$mfn_p/stat" || return 0
+        mfn_l=${mfn_l##*) }
+        mfn_l=${mfn_l#* }
+        mfn_p=${mfn_l%% *}
+        case $mfn_p in '' | *[!0-9]* | 0 | 1) return 0 ;; esac
+        mfn_n=$((mfn_n + 1))
+    done
+}
+
+mfn_env() {
+    # The git command's own repository and action, for whichever recorder writes this marker
+    # (it may be another command's, with another environment: a GUI's GIT_DIR, a submodule).
+    mfn_e="mfn-env"
+    for mfn_v in GIT_DIR GIT_WORK_TREE GIT_COMMON_DIR; do
+        eval "mfn_l=\${$mfn_v-}"
+        case $mfn_l in '' | /*) ;; *) mfn_l=$PWD/$mfn_l ;; esac
+        [ -z "$mfn_l" ] || mfn_e="$mfn_e
+$mfn_v=$mfn_l"
+    done
+    [ -z "${GIT_REFLOG_ACTION-}" ] || mfn_e="$mfn_e
+GIT_REFLOG_ACTION=$GIT_REFLOG_ACTION"
+}
+
 mfn_record() {
     mfn_extra=
     case $mfn_hook in
-    post-commit) mfn_head 2>/dev/null || mfn_extra=$(git rev-parse HEAD --abbrev-ref HEAD 2>/dev/null) ;;
+    post-commit | post-applypatch) mfn_head 2>/dev/null || mfn_extra=$(git rev-parse HEAD --abbrev-ref HEAD 2>/dev/null) ;;
     post-merge) mfn_extra=$(git rev-parse HEAD ORIG_HEAD --abbrev-ref HEAD 2>/dev/null) ;;
     pre-push) mfn_extra=$mfn_status ;; # the previous pre-push hook's verdict
     esac
@@ -105,22 +136,30 @@ mfn-files
 $(git -c core.quotePath=false diff --cached --name-only 2>/dev/null)" ;;
     post-rewrite:*) mfn_extra=$(git rev-parse --abbrev-ref HEAD 2>/dev/null) ;;
     esac
+    mfn_env
+    mfn_extra="$mfn_extra
+$mfn_e"
     [ -x "$mfn_py" ] || { mfn_fail "interpreter $mfn_py is missing: reinstall the hooks"; return 0; }
     mfn_dir="$mfn_storage/.pending"
     [ -d "$mfn_dir" ] || mkdir -m 700 "$mfn_storage" "$mfn_dir" 2>/dev/null
     # One recorder per git command: later hooks of the same git process only add a marker.
+    mfn_git_pid
     mfn_lead=
-    if [ ! -e "$mfn_dir/$PPID.lead" ]; then
+    if [ ! -e "$mfn_dir/$mfn_git.lead" ]; then
         mfn_lead=1
-        printf "" >"$mfn_dir/$PPID.lead"
+        printf "" >"$mfn_dir/$mfn_git.lead"
     fi
-    if [ -n "$mfn_lead" ] && [ "$mfn_hook" != post-commit ] && [ "$mfn_hook" != post-rewrite ]; then
-        # Which git command this is (push, fetch, clone, gc...): its argv, one per line.
+    case $mfn_lead:$mfn_hook in
+    1:post-commit | 1:post-applypatch | 1:post-rewrite | :*) ;;
+    *)
+        # Which git command this is (push, fetch, clone, gc...): its argv, one per line (a
+        # newline inside an argument, as in `merge -m "a<LF>b"`, becomes \037).
         mfn_extra="$mfn_extra
 mfn-cmdline
-$(tr '\0' '\n' </proc/$PPID/cmdline 2>/dev/null)"
-    fi
-    mfn_m="$mfn_dir/$PPID.$$.$mfn_hook"
+$(tr '\n\0' '\037\n' </proc/$mfn_git/cmdline 2>/dev/null)"
+        ;;
+    esac
+    mfn_m="$mfn_dir/$mfn_git.$$.$mfn_hook"
     if {
         printf 'mfn1\0%s\0%s\0%s\0' "$PWD" "$mfn_extra" "$#" &&
             { [ $# -eq 0 ] || printf '%s\0' "$@"; } &&
@@ -131,7 +170,7 @@ $(tr '\0' '\n' </proc/$PPID/cmdline 2>/dev/null)"
         printf '%s\0' "$!" >>"$mfn_m" || mfn_fail "cannot complete marker $mfn_m"
     else
         # No marker (storage unwritable or full): record directly; the recorder keeps the error.
-        rm -f "$mfn_m" "$mfn_dir/$PPID.lead"
+        rm -f "$mfn_m" "$mfn_dir/$mfn_git.lead"
         printf '%s' "$mfn_in" | @ENV@ "$mfn_py" -I -S -c "$mfn_boot" direct "$mfn_m" "$PWD" "$mfn_extra" "$@" >/dev/null 2>&1 &
     fi
 }

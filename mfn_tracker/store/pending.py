@@ -175,14 +175,17 @@ def pending_lock(storage: Path, *, blocking: bool = True) -> Iterator[bool]:
 
 
 def wait_for_pending(storage: Path, *, timeout: float = 2.0) -> None:
-    """Wait (at most ``timeout`` seconds) until every announced event is written.
+    """Wait (at most ``timeout`` seconds) until the events of finished git commands are written.
 
+    Read-your-writes needs only commands that returned to their caller: a git process that is
+    still running (``rebase -x "sleep 3"``, an editor open) cannot have returned to the reader,
+    and its recorder waits for it anyway, so its markers are not waited for.
     Markers whose recorder died are removed and the loss is recorded as ``events_lost``.
     Never raises: a reader must still be able to read when this cannot help.
     """
     deadline = time.monotonic() + timeout
     while True:
-        markers = list_markers(storage)
+        markers = [m for m in list_markers(storage) if not pid_alive(m.git_pid)]
         if not markers:
             return
         dead = dead_groups(markers)

@@ -6,6 +6,8 @@ import getpass
 import json
 import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -436,3 +438,208 @@ def test_a_repository_cannot_plant_modules_in_the_recorder(
     git(alice, "commit", "-q", "-m", "planted")
     assert only(rec.new(), "commit")["metadata"]["branch"] == "main"
     assert not canary.exists()
+
+
+# --- each git command is recorded with its own environment, whoever's recorder writes it ---
+
+
+def test_a_gui_git_dir_does_not_leak_into_other_commands(
+    world: tuple[Path, Path, Path, Recorded],
+) -> None:
+    """A GUI runs git with GIT_DIR set; a recorder started there may write bob's commits too."""
+    _, alice, bob, rec = world
+    shas = {}
+    for n in range(6):
+        shas[commit(bob, f"b{n}", {"bf": f"{n}\n"})] = bob
+        (alice / "af").write_text(f"{n}\n")
+        git(alice, "add", "af")
+        env = {"GIT_DIR": str(alice / ".git")} if n % 2 else {"GIT_DIR": ".git"}
+        git(alice, "commit", "-q", "-m", f"a{n}", env=env)
+        shas[head(alice)] = alice
+    events = rec.new()
+    assert [e["event_type"] for e in events] == ["commit"] * 12, events
+    assert {e["metadata"]["commit"]: Path(e["repo"]) for e in events} == shas
+    for repo in (alice, bob):
+        assert not (repo / ".git" / "mfn-tracker-last-error").exists()
+
+
+def test_a_recursive_clone_records_each_repository_with_its_url(
+    tmp_path: Path, storage: Path
+) -> None:
+    from mfn_tracker.git.template import install_global
+    from mfn_tracker.settings import load_settings
+
+    remote = seeded_remote(tmp_path)
+    (tmp_path / "l").mkdir()
+    lib = seeded_remote(tmp_path / "l")
+    app = clone(remote, tmp_path / "app")
+    git(app, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(lib), "lib")
+    git(app, "commit", "-q", "-m", "add lib")
+    git(app, "push", "-q", "origin", "main")
+    install_global(load_settings())
+    rec = Recorded(storage)
+    dest = tmp_path / "copy"
+    git(
+        tmp_path,
+        *("-c", "protocol.file.allow=always", "clone", "-q", "--recurse-submodules"),
+        *(str(remote), str(dest)),
+    )
+    events = rec.new()
+    assert [e["event_type"] for e in events] == ["clone", "clone"], events
+    urls = {e["repo"]: e["metadata"]["remote_url"] for e in events}
+    assert urls == {str(dest): str(remote), str(dest / "lib"): str(lib)}
+
+
+def test_a_running_git_command_does_not_hold_up_reads(
+    world: tuple[Path, Path, Path, Recorded], storage: Path
+) -> None:
+    _, alice, _, rec = world
+    for n in range(2):
+        commit(alice, f"c{n}", {f"f{n}": "x\n"})
+    rec.new()
+    rebase = subprocess.Popen(
+        ["git", "rebase", "-q", "--no-ff", "-x", "sleep 2", "HEAD~2"],
+        cwd=alice,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while not pending_markers(storage) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pending_markers(storage)
+        started = time.monotonic()
+        list(iter_events(storage, Query(limit=1)))
+        assert time.monotonic() - started < 1.0  # not the 2 s bound
+    finally:
+        assert rebase.wait(timeout=30) == 0
+    assert rec.types() == ["rewrite"]  # once git returned, its event is there
+
+
+# --- what git did, judged whole ---
+
+
+def test_branch_deletions_are_recorded(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, bob, rec = world
+    sha = head(alice)
+    git(alice, "push", "-q", "origin", "main:topic")
+    git(bob, "fetch", "-q")
+    rec.new()
+    git(alice, "push", "-q", "origin", ":topic")
+    attempt, confirmed = rec.new()
+    assert attempt["status"] == "pending"
+    assert confirmed["status"] == "success"
+    assert confirmed["action_description"] == "Push to origin confirmed: topic (deleted)"
+    null = "0" * 40
+    assert confirmed["metadata"]["refs"] == [{"ref": "refs/heads/topic", "old": sha, "new": null}]
+    git(bob, "fetch", "-q", "--prune")
+    event = only(rec.new(), "fetch")
+    assert event["metadata"]["refs"] == [{"ref": "refs/remotes/origin/topic", "new": null}]
+
+
+def test_push_confirmation_has_the_old_sha(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, _, rec = world
+    old = head(alice)
+    sha = commit(alice, "a1", {"a": "1\n"})
+    rec.new()
+    git(alice, "push", "-q", "origin", "main")
+    _, confirmed = rec.new()
+    assert confirmed["metadata"]["refs"] == [{"ref": "refs/heads/main", "old": old, "new": sha}]
+
+
+def test_remote_names_with_a_slash(world: tuple[Path, Path, Path, Recorded]) -> None:
+    remote, alice, bob, rec = world
+    git(alice, "remote", "add", "team/up", str(remote))
+    git(bob, "remote", "add", "team/up", str(remote))
+    sha = commit(alice, "a1", {"a": "1\n"})
+    rec.new()
+    git(alice, "push", "-q", "team/up", "HEAD:refs/heads/feature/x")
+    _, confirmed = rec.new()
+    assert confirmed["metadata"]["remote"] == "team/up"
+    assert confirmed["metadata"]["refs"][0]["ref"] == "refs/heads/feature/x"
+    assert confirmed["action_description"] == "Push to team/up confirmed: feature/x"
+    git(bob, "fetch", "-q", "team/up")
+    event = only(rec.new(), "fetch")
+    assert event["metadata"]["remote"] == "team/up"
+    assert {r["ref"]: r["new"] for r in event["metadata"]["refs"]}[
+        "refs/remotes/team/up/feature/x"
+    ] == sha
+
+
+def test_a_multi_line_merge_message_is_not_a_branch(
+    world: tuple[Path, Path, Path, Recorded],
+) -> None:
+    _, alice, _, rec = world
+    git(alice, "checkout", "-q", "-b", "topic")
+    commit(alice, "t", {"t": "1\n"})
+    git(alice, "checkout", "-q", "main")
+    commit(alice, "m", {"m": "1\n"})
+    rec.new()
+    git(alice, "merge", "-q", "--no-ff", "-m", "Merge topic\n\nbody line", "topic")
+    event = only(rec.new(), "merge")
+    assert event["metadata"]["merged"] == ["topic"]
+    assert event["action_description"] == "Merge of topic into main"
+
+
+def test_a_merge_concluded_after_a_conflict(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, _, rec = world
+    git(alice, "checkout", "-q", "-b", "c1")
+    theirs = commit(alice, "c1", {"cf": "one\n"})
+    git(alice, "checkout", "-q", "main")
+    ours = commit(alice, "c2", {"cf": "two\n"})
+    rec.new()
+    assert git_run(alice, "merge", "c1").returncode != 0  # conflict: no hook yet
+    (alice / "cf").write_text("both\n")
+    git(alice, "add", "cf")
+    git(alice, "commit", "-q", "-m", "merged c1 by hand")
+    event = only(rec.new(), "merge")
+    assert event["metadata"]["parents"] == [ours, theirs]
+    assert event["metadata"]["branch"] == "main"
+    assert event["files_changed"] == ["cf"]
+
+
+def test_git_am_is_recorded(world: tuple[Path, Path, Path, Recorded], tmp_path: Path) -> None:
+    _, alice, _, rec = world
+    commit(alice, "patched", {"p": "1\n"})
+    git(alice, "format-patch", "-q", "-1", "HEAD", "-o", str(tmp_path / "patches"))
+    git(alice, "reset", "-q", "--hard", "HEAD~1")
+    rec.new()
+    git(alice, "am", "-q", *map(str, sorted((tmp_path / "patches").iterdir())))
+    event = only(rec.new(), "commit")
+    assert event["metadata"]["hook"] == "post-applypatch"
+    assert event["metadata"]["commit"] == head(alice)
+    assert event["files_changed"] == ["p"]
+
+
+def test_rebase_squash_is_one_rewrite(world: tuple[Path, Path, Path, Recorded]) -> None:
+    _, alice, _, rec = world
+    for n in range(3):
+        commit(alice, f"r{n}", {f"r{n}": "x\n"})
+    rec.new()
+    env = {"GIT_SEQUENCE_EDITOR": "sed -i -e '2s/^pick/squash/'", "GIT_EDITOR": "true"}
+    git(alice, "rebase", "-q", "-i", "HEAD~3", env=env)
+    event = only(rec.new(), "rewrite")
+    assert event["metadata"]["kind"] == "rebase"
+
+
+def test_a_hook_reached_through_another_tool_knows_its_git(
+    world: tuple[Path, Path, Path, Recorded],
+) -> None:
+    """pre-commit's chain runs our hook from its python: the git command is still found."""
+    _, alice, _, rec = world
+    hooks = alice / ".git" / "hooks"
+    (hooks / "post-merge").rename(hooks / "post-merge.legacy")
+    wrapper = hooks / "post-merge"
+    wrapper.write_text(
+        f"#!{sys.executable}\nimport subprocess, sys\n"
+        "sys.exit(subprocess.call([__file__ + '.legacy', *sys.argv[1:]]))\n"
+    )
+    wrapper.chmod(0o755)
+    git(alice, "checkout", "-q", "-b", "topic")
+    commit(alice, "t", {"t": "1\n"})
+    git(alice, "checkout", "-q", "main")
+    commit(alice, "m", {"m": "1\n"})
+    rec.new()
+    git(alice, "merge", "-q", "--no-ff", "-m", "merge", "topic")
+    event = only(rec.new(), "merge")
+    assert event["metadata"]["merged"] == ["topic"]

@@ -13,11 +13,21 @@ from mfn_tracker.store.pending import wait_for_pending
 from tests.helpers.events import all_events
 
 
-def git(cwd: Path, *args: str, check: bool = True, input: str | None = None) -> str:
-    """``git ARGS`` in ``cwd``; fails the test (with git's stderr) when ``check`` and git fails."""
+def git(
+    cwd: Path,
+    *args: str,
+    check: bool = True,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
+    """``git ARGS`` in ``cwd``; fails the test (with git's stderr) when ``check`` and git fails.
+
+    ``env``: extra variables (a GUI's GIT_DIR, an editor) on top of the test's environment.
+    """
     proc = subprocess.run(
         ["git", *args],
         cwd=cwd,
+        env={**os.environ, **env} if env else None,
         capture_output=True,
         text=True,
         input=input,

@@ -104,3 +104,24 @@ def test_junk_in_the_pending_dir_is_ignored(storage: Path) -> None:
     wait_for_pending(storage, timeout=0.1)
     assert (directory / "notes.txt").exists()
     assert all_events(storage) == []
+
+
+def test_a_running_git_command_is_not_waited_for(storage: Path) -> None:
+    """``git rebase -x "sleep 3"`` still running: its caller has not returned, readers go on."""
+    git_proc = subprocess.Popen(["sleep", "30"])
+    recorder = subprocess.Popen(["sleep", "30"])
+    try:
+        path = _marker(storage, git_proc.pid, _dead_pid(), "post-commit", recorder.pid)
+        started = time.monotonic()
+        wait_for_pending(storage, timeout=2.0)
+        assert time.monotonic() - started < 0.5
+        assert path.exists()  # still its recorder's to write
+        git_proc.kill()
+        git_proc.wait()
+        started = time.monotonic()
+        wait_for_pending(storage, timeout=0.3)  # returned now: waited for (read-your-writes)
+        assert time.monotonic() - started >= 0.25
+    finally:
+        for proc in (git_proc, recorder):
+            proc.kill()
+            proc.wait()
