@@ -385,7 +385,7 @@ def _remote_ref_events(
     command = ctx.subcommand
     updates = _remote_updates(markers, ctx.git.remotes())
     if not updates:
-        return []
+        return _bare_ref_events(markers, ctx, clone_done=clone_done)
     if command == "push":
         return _push_confirmations(updates, _pushed_olds(pushed), ctx)
     if command in ("fetch", "pull", "remote"):
@@ -394,6 +394,30 @@ def _remote_ref_events(
         url = ctx.git.remote_url(updates[0].remote)  # a submodule's clone: no checkout hook
         return [_clone_event(ctx, "reference-transaction", url, None)]
     return []  # gc / pack-refs re-creating refs, or a command we do not record
+
+
+def _bare_ref_events(markers: list[Marker], ctx: Context, *, clone_done: bool) -> list[Event]:
+    """``clone --bare`` / ``--mirror`` and a mirror's fetch write refs/heads and refs/tags
+    directly (and a bare repository keeps no reflog to ask): trust the git command's name."""
+    command = ctx.subcommand
+    if command not in ("clone", "fetch") or clone_done or not ctx.git.is_bare():
+        return []
+    operands = _operands(ctx.argv)
+    remote = operands[0] if command == "fetch" and operands else "origin"
+    seen: dict[str, _RefUpdate] = {}
+    for marker in markers:
+        for line in marker.stdin.splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[2].startswith(("refs/heads/", "refs/tags/")):
+                first = seen.get(parts[2])
+                old = first.old if first else parts[0]
+                seen[parts[2]] = _RefUpdate(remote, parts[2], parts[2], old, parts[1])
+    updates = [u for u in seen.values() if u.old != u.new or is_null(u.new)]
+    if not updates:
+        return []
+    if command == "clone":
+        return [_clone_event(ctx, "reference-transaction", ctx.git.remote_url("origin"), None)]
+    return _fetch_event(updates, ctx, trusted=True)
 
 
 def _pushed_olds(pushed: list[Marker]) -> dict[tuple[str, str], str]:
@@ -451,13 +475,14 @@ def _push_confirmations(
     return events
 
 
-def _fetch_event(updates: list[_RefUpdate], ctx: Context) -> list[Event]:
+def _fetch_event(updates: list[_RefUpdate], ctx: Context, *, trusted: bool = False) -> list[Event]:
     events = []
     for remote, group in _by_remote(updates).items():
         confirmed = [
             u
             for u in group
-            if is_null(u.new)
+            if trusted
+            or is_null(u.new)
             or (ctx.git.reflog_message(u.ref, u.new) or "").startswith(("fetch", "pull"))
         ]
         if not confirmed:

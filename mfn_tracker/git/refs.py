@@ -165,6 +165,9 @@ class Git:
         """Configured remote names (they may contain ``/``)."""
         return (self.run("remote") or "").split()
 
+    def is_bare(self) -> bool:
+        return (self.run("rev-parse", "--is-bare-repository") or "").strip() == "true"
+
     def work_tree(self) -> str | None:
         out = self.run("rev-parse", "--show-toplevel")
         return out.strip() if out else None

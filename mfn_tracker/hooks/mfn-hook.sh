@@ -119,6 +119,16 @@ $mfn_v=$mfn_l"
 GIT_REFLOG_ACTION=$GIT_REFLOG_ACTION"
 }
 
+mfn_bare() {
+    # Is this hook's repository bare? git sets GIT_DIR for hooks there; a work tree's commits
+    # usually run without it, so they pay nothing. Builtins only.
+    [ -n "${GIT_DIR-}" ] && [ -f "$GIT_DIR/config" ] || return 1
+    while IFS= read -r mfn_l; do
+        case $mfn_l in *bare*=*true*) return 0 ;; esac
+    done <"$GIT_DIR/config"
+    return 1
+}
+
 mfn_record() {
     mfn_extra=
     case $mfn_hook in
@@ -128,6 +138,8 @@ mfn_record() {
     esac
     case "$mfn_hook:$1:$mfn_in" in
     reference-transaction:*:*" refs/remotes/"* | post-checkout:0000000000000000000000000000000000000000*) ;;
+    reference-transaction:*:*" refs/heads/"* | reference-transaction:*:*" refs/tags/"*)
+        mfn_bare || return 0 ;; # a bare clone, a mirror's fetch: no remote-tracking refs there
     reference-transaction:* | post-checkout:*) return 0 ;; # local refs, branch switches: noise
     esac
     case "$mfn_hook:$1" in

@@ -643,3 +643,45 @@ def test_a_hook_reached_through_another_tool_knows_its_git(
     git(alice, "merge", "-q", "--no-ff", "-m", "merge", "topic")
     event = only(rec.new(), "merge")
     assert event["metadata"]["merged"] == ["topic"]
+
+
+def test_bare_and_mirror_clones_and_a_mirror_fetch(tmp_path: Path, storage: Path) -> None:
+    from mfn_tracker.git.template import install_global
+    from mfn_tracker.settings import load_settings
+
+    remote = seeded_remote(tmp_path)
+    git(tmp_path / "seed", "tag", "v1")
+    git(tmp_path / "seed", "push", "-q", "origin", "v1")
+    install_global(load_settings())
+    rec = Recorded(storage)
+    for flag, name in (("--bare", "b.git"), ("--mirror", "m.git")):
+        git(tmp_path, "clone", "-q", flag, str(remote), name)
+        event = only(rec.new(), "clone")
+        assert event["repo"] == str(tmp_path / name)
+        assert event["metadata"]["remote_url"] == str(remote)
+    sha = commit(tmp_path / "seed", "more", {"m": "1\n"})
+    git(tmp_path / "seed", "push", "-q", "origin", "main")
+    rec.new()
+    git(tmp_path / "m.git", "fetch", "-q")
+    event = only(rec.new(), "fetch")
+    assert event["repo"] == str(tmp_path / "m.git")
+    assert [(r["ref"], r["new"]) for r in event["metadata"]["refs"]] == [("refs/heads/main", sha)]
+
+
+def test_an_unrecordable_event_is_a_recorded_loss(
+    world: tuple[Path, Path, Path, Recorded], tmp_path: Path
+) -> None:
+    """A commit the recorder cannot read: last error in that repository AND ``events_lost``."""
+    from mfn_tracker.git.recorder import record_group
+    from mfn_tracker.store.pending import parse_marker
+
+    _, alice, _, rec = world
+    bogus = "1" * 40
+    data = b"\0".join([b"mfn1", str(alice).encode(), f"{bogus}\nmain".encode(), b"0", b"", b""])
+    marker = parse_marker(tmp_path / "1.2.post-commit", data, 1, 2, "post-commit")
+    record_group([marker])
+    event = only(rec.new(), "events_lost")
+    assert event["status"] == "failure"
+    assert event["repo"] == str(alice)
+    assert bogus in event["action_description"]
+    assert bogus in (alice / ".git" / "mfn-tracker-last-error").read_text()
