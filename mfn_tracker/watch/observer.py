@@ -29,7 +29,7 @@ from watchdog.events import (
 )
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
-from watchdog.observers.inotify_c import InotifyFD
+from watchdog.observers.inotify_c import InotifyEvent, InotifyFD
 from watchdog.observers.inotify_move_event_grouper import GroupedInotifyEvent, PathedInotifyEvent
 
 # No opened / closed_no_write / directory-modified events: `git status` alone would send
@@ -78,6 +78,18 @@ def watch_limit_advice(needed: int) -> str:
 @dataclass
 class _Group(InotifyWatchGroup):
     trouble: Trouble | None = field(default=None)
+    on_moved_from: Callable[[bytes], None] | None = field(default=None)
+
+    def on_event(self, event: InotifyEvent) -> None:
+        # watchdog holds an IN_MOVED_FROM back 0.5 s waiting for its IN_MOVED_TO, which never
+        # comes when the target directory was created just before (its watch came too late):
+        # marking the source now lets the reducer pair it with the target (one file_move).
+        if event.is_moved_from and self.on_moved_from is not None:
+            with self._lock:
+                path = self._build_event_source_path(event) if self.is_active else None
+            if path is not None:
+                self.on_moved_from(path)
+        super().on_event(event)
 
     def on_queue_overflow(self) -> None:
         # Re-add only missing watches: removing and re-adding all of them queues one IN_IGNORED
@@ -174,6 +186,7 @@ class _Emitter(InotifyEmitter):
             event_mask=self.get_event_mask_from_filter(),
             follow_symlink=self.watch.follow_symlink,
             trouble=self._trouble,
+            on_moved_from=self._handler.mark_path if self._handler is not None else None,
         )
 
 

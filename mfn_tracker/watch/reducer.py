@@ -20,6 +20,9 @@ from mfn_tracker.watch.ignore import IgnoreRules
 
 SETTLE_SECONDS = 0.2
 MAX_DELAY_SECONDS = 3.0
+# watchdog holds an unpaired IN_MOVED_FROM this long (InotifyMoveEventGrouper.delay), and
+# everything queued behind it: a move's target can arrive that much after its source.
+MOVE_WAIT_SECONDS = 0.5
 MAX_LOCK_WAIT_SECONDS = 30.0  # a stale index.lock (git killed) must not silence the watcher
 
 LIVE, STARTUP_SCAN, RESCAN = "live", "startup-scan", "rescan"
@@ -124,13 +127,16 @@ class Reducer:
         hash_cap: int = HASH_CAP_BYTES,
         settle: float = SETTLE_SECONDS,
         max_delay: float = MAX_DELAY_SECONDS,
+        move_wait: float = MOVE_WAIT_SECONDS,
         wakeup: threading.Event | None = None,
     ) -> None:
+        self.move_wait = move_wait
         self.root, self.baseline, self.rules, self.hash_cap = root, baseline, rules, hash_cap
         self.dirty = DirtySet(settle=settle, max_delay=max_delay, wakeup=wakeup)
         self._lock_seen: float | None = None
-        # Unpaired live deletes wait one more settle period (path -> (change, release time)):
-        # in a rename chain a -> b -> c, ``a`` settles before ``c`` and is taken alone.
+        # Unpaired deletes wait (path -> (change, release time)) for a create to pair with: in
+        # a rename chain a -> b -> c, ``a`` settles before ``c`` and is taken alone, and a
+        # move into a directory created just before reaches us as create first, delete later.
         self._held: dict[str, tuple[Change, float]] = {}
 
     def next_deadline(self) -> float | None:
@@ -241,8 +247,8 @@ class Reducer:
     ) -> list[Change]:
         """Changes for the candidates, moves paired (also with deletes held from earlier).
 
-        With ``hold``, an unpaired delete is held back one settle period so that a create in
-        the next batch can still pair with it; ``hold=False`` releases every held delete.
+        With ``hold``, an unpaired delete is held back (a settle period plus ``move_wait``) so
+        that a create in a later batch can still pair with it; ``hold=False`` releases them.
         """
         now = time.monotonic() if now is None else now
         previous, self._held = self._held, {}
@@ -267,7 +273,7 @@ class Reducer:
         unpaired, out = _pair_moves(created, [*carried, *deleted], changed)
         released: list[Change] = []
         for d in unpaired:
-            until = release.get(d.path, now + self.dirty.settle)
+            until = release.get(d.path, now + self.dirty.settle + self.move_wait)
             if hold and now < until and d.old is not None and d.old.sha256 is not None:
                 self._held[d.path] = (d, until)
             else:

@@ -55,3 +55,16 @@ def test_directory_moved_out_drops_its_watches(tmp_path: Path, start_watcher) ->
     ]
     assert not [e for e in events if "later.txt" in "".join(e)]
     assert inotify_watches(w.proc.pid) == before - 20 + 1
+
+
+def test_move_into_a_directory_just_created_is_one_move(tmp_path: Path, start_watcher) -> None:
+    """The target's watch comes after the rename: the source must not wait watchdog's 0.5 s."""
+    repo = make_repo(tmp_path / "repo", {f"d/x{i}.txt": f"{i}\n" for i in range(3)})
+    w = start_watcher(repo)
+    for i in range(3):
+        (repo / f"e{i}").mkdir()
+        (repo / "d" / f"x{i}.txt").rename(repo / f"e{i}" / f"x{i}.txt")
+    w.wait_for(lambda ev: len(ev) >= 3)
+    assert sorted(summary(w.settle())) == [
+        ("file_move", f"e{i}/x{i}.txt", f"d/x{i}.txt") for i in range(3)
+    ]

@@ -14,7 +14,7 @@ from tests.watch.conftest import make_repo
 
 
 def reducer_for(repo: Path) -> Reducer:
-    r = Reducer(repo, Baseline(), IgnoreRules(repo), settle=0.1, max_delay=1.0)
+    r = Reducer(repo, Baseline(), IgnoreRules(repo), settle=0.1, max_delay=1.0, move_wait=0.3)
     for change in r.scan_all("startup-scan"):
         r.apply(change)
     return r
@@ -72,7 +72,7 @@ def test_rename_chain_across_batches_is_one_move(tmp_path: Path) -> None:
     r.dirty.mark("a.txt", now=0.0)
     for rel in ("b.txt", "c.txt"):
         r.dirty.mark(rel, now=0.05)
-    assert r.take(now=0.12) == []  # a.txt is due but gone: held one settle period
+    assert r.take(now=0.12) == []  # a.txt is due but gone: held until 0.52
     assert r.next_deadline() == pytest.approx(
         0.15
     )  # c.txt settles before the held delete is released
@@ -83,7 +83,7 @@ def test_rename_chain_across_batches_is_one_move(tmp_path: Path) -> None:
     assert r.take(now=1.0) == [] and r.pending() == 0
 
 
-def test_unpaired_delete_is_released_after_one_settle(tmp_path: Path) -> None:
+def test_unpaired_delete_is_released_after_settle_and_move_wait(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r", {"a.txt": "a\n", "b.txt": "b\n"})
     r = reducer_for(repo)
     (repo / "a.txt").unlink()
@@ -96,7 +96,9 @@ def test_unpaired_delete_is_released_after_one_settle(tmp_path: Path) -> None:
     (repo / "b.txt").unlink()
     r.dirty.mark("b.txt", now=1.0)
     assert r.take(now=1.1) == []
-    assert [(c.kind, c.path) for c in r.take(now=1.25)] == [("file_delete", "b.txt")]
+    assert r.take(now=1.45) == []
+    assert r.next_deadline() == pytest.approx(1.5)
+    assert [(c.kind, c.path) for c in r.take(now=1.55)] == [("file_delete", "b.txt")]
     (repo / "a.txt").unlink()  # a stop (everything) never holds
     r.dirty.mark("a.txt", now=2.0)
     assert [(c.kind, c.path) for c in r.take(now=2.0, everything=True)] == [
