@@ -116,6 +116,10 @@ def record_marker(path: Path) -> None:
         for git_pid, group in groups.items():
             try:
                 record_group(group)
+            except Exception as exc:  # one command's bug must not silently take its events
+                problem = f"internal error: {type(exc).__name__}: {exc}"
+                _keep_error(_best_cwd(group), group[0].hook, problem)
+                _write_loss(group, _best_cwd(group), [problem])
             finally:
                 for marker in group:
                     with suppress(OSError):

@@ -135,6 +135,16 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def process_running(pid: int) -> bool:
+    """Is ``pid`` running (not gone, not a zombie whose exit its parent has yet to collect)?"""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return pid_alive(pid)  # no /proc: existence is all we can tell
+    return state not in (b"Z", b"X")
+
+
 def recorder_alive(marker: Marker) -> bool:
     """Is someone still going to write (or finish announcing) this marker's event?"""
     if marker.recorder_pid is not None:
@@ -185,7 +195,7 @@ def wait_for_pending(storage: Path, *, timeout: float = 2.0) -> None:
     """
     deadline = time.monotonic() + timeout
     while True:
-        markers = [m for m in list_markers(storage) if not pid_alive(m.git_pid)]
+        markers = [m for m in list_markers(storage) if not process_running(m.git_pid)]
         if not markers:
             return
         dead = dead_groups(markers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mfn_tracker.store.pending import list_markers, pending_lock
 from mfn_tracker.store.reader import Query, iter_events
 from tests.helpers.events import chain_ok
 from tests.helpers.git import (
@@ -444,21 +446,33 @@ def test_a_repository_cannot_plant_modules_in_the_recorder(
 
 
 def test_a_gui_git_dir_does_not_leak_into_other_commands(
-    world: tuple[Path, Path, Path, Recorded],
+    world: tuple[Path, Path, Path, Recorded], storage: Path
 ) -> None:
-    """A GUI runs git with GIT_DIR set; a recorder started there may write bob's commits too."""
+    """A GUI runs git with GIT_DIR set; its recorder also writes bob's finished commit.
+
+    Deterministic: bob's own recorder is held (pending lock, then SIGSTOP) so alice's recorder,
+    started with alice's GIT_DIR, is the one that writes bob's commit.
+    """
     _, alice, bob, rec = world
-    shas = {}
-    for n in range(6):
-        shas[commit(bob, f"b{n}", {"bf": f"{n}\n"})] = bob
-        (alice / "af").write_text(f"{n}\n")
+    with pending_lock(storage):
+        bob_sha = commit(bob, "b1", {"bf": "1\n"})
+        deadline = time.monotonic() + 5
+        while not any(m.recorder_pid for m in list_markers(storage)):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        bob_recorder = next(m.recorder_pid for m in list_markers(storage) if m.recorder_pid)
+        os.kill(bob_recorder, signal.SIGSTOP)
+    try:
+        (alice / "af").write_text("1\n")
         git(alice, "add", "af")
-        env = {"GIT_DIR": str(alice / ".git")} if n % 2 else {"GIT_DIR": ".git"}
-        git(alice, "commit", "-q", "-m", f"a{n}", env=env)
-        shas[head(alice)] = alice
-    events = rec.new()
-    assert [e["event_type"] for e in events] == ["commit"] * 12, events
-    assert {e["metadata"]["commit"]: Path(e["repo"]) for e in events} == shas
+        git(alice, "commit", "-q", "-m", "a1", env={"GIT_DIR": str(alice / ".git")})
+        alice_sha = head(alice)
+        events = rec.new()
+    finally:
+        os.kill(bob_recorder, signal.SIGCONT)
+    assert [e["event_type"] for e in events] == ["commit", "commit"], events
+    repos = {e["metadata"]["commit"]: e["repo"] for e in events}
+    assert repos == {bob_sha: str(bob), alice_sha: str(alice)}
     for repo in (alice, bob):
         assert not (repo / ".git" / "mfn-tracker-last-error").exists()
 

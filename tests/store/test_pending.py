@@ -125,3 +125,22 @@ def test_a_running_git_command_is_not_waited_for(storage: Path) -> None:
         for proc in (git_proc, recorder):
             proc.kill()
             proc.wait()
+
+
+def test_a_git_command_that_exited_unreaped_is_waited_for(storage: Path) -> None:
+    """A zombie git (its caller has not collected it yet) has finished: read-your-writes."""
+    git_proc = subprocess.Popen(["true"])
+    recorder = subprocess.Popen(["sleep", "30"])
+    try:
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{git_proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        _marker(storage, git_proc.pid, _dead_pid(), "post-commit", recorder.pid)
+        started = time.monotonic()
+        wait_for_pending(storage, timeout=0.3)
+        assert time.monotonic() - started >= 0.25
+    finally:
+        git_proc.wait()
+        recorder.kill()
+        recorder.wait()
