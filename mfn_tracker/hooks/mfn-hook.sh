@@ -90,19 +90,27 @@ ${mfn_ref#refs/heads/}"
 
 mfn_git_pid() {
     # The git process that runs this hook: the nearest git ancestor (pre-commit's chain puts a
-    # python between), else our parent. One read of /proc per level; git is usually the parent.
+    # python between), else our parent. Builtins only; git is usually the parent.
     mfn_git=$PPID
     mfn_p=$PPID
     mfn_n=0
     while [ $mfn_n -lt 6 ] && IFS= read -r mfn_l <"/proc/$mfn_p/comm"; do
-        [ "$mfn_l" = git ] && { mfn_git=$mfn_p; return 0; }
-        IFS= read -r mfn_l <"/proc/$mfn_p/stat" || return 0
+        [ "$mfn_l" = git ] && { mfn_git=$mfn_p; break; }
+        IFS= read -r mfn_l <"/proc/$mfn_p/stat" || break
         mfn_l=${mfn_l##*) }
         mfn_l=${mfn_l#* }
         mfn_p=${mfn_l%% *}
-        case $mfn_p in '' | *[!0-9]* | 0 | 1) return 0 ;; esac
+        case $mfn_p in '' | *[!0-9]* | 0 | 1) break ;; esac
         mfn_n=$((mfn_n + 1))
     done
+    # Its start time (clock ticks since boot): a reader tells it from a later process that
+    # got the same pid.
+    mfn_start=
+    IFS= read -r mfn_l <"/proc/$mfn_git/stat" && mfn_field22 ${mfn_l##*) }
+}
+
+mfn_field22() {
+    [ $# -ge 20 ] && shift 19 && mfn_start=$1
 }
 
 mfn_env() {
@@ -156,6 +164,8 @@ $mfn_e"
     [ -d "$mfn_dir" ] || mkdir -m 700 "$mfn_storage" "$mfn_dir" 2>/dev/null
     # One recorder per git command: later hooks of the same git process only add a marker.
     mfn_git_pid
+    [ -z "$mfn_start" ] || mfn_extra="$mfn_extra
+MFN_GIT_START=$mfn_start"
     mfn_lead=
     if [ ! -e "$mfn_dir/$mfn_git.lead" ]; then
         mfn_lead=1

@@ -27,6 +27,7 @@ from mfn_tracker.store.layout import PENDING_DIR
 
 MARKER_MAGIC = b"mfn1"
 _POLL = 0.003
+_START_KEY = "MFN_GIT_START="
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,14 @@ class Marker:
     args: tuple[str, ...] = ()
     stdin: str = ""
     complete: bool = False
+
+    @property
+    def git_start(self) -> int | None:
+        """The git process's start time in clock ticks since boot, as its shim read it."""
+        for line in self.extra.split("\n"):
+            if line.startswith(_START_KEY) and line[len(_START_KEY) :].isdigit():
+                return int(line[len(_START_KEY) :])
+        return None
 
 
 def pending_dir(storage: Path) -> Path:
@@ -135,14 +144,23 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def process_running(pid: int) -> bool:
-    """Is ``pid`` running (not gone, not a zombie whose exit its parent has yet to collect)?"""
+def git_running(marker: Marker) -> bool:
+    """Is the git command that wrote ``marker`` still running?
+
+    Not when its pid is gone, a zombie (exited, its caller has yet to collect it), or now
+    another process (started at another time: pids are reused quickly on a busy machine).
+    """
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rsplit(b")", 1)[1].split()[0]
+        with open(f"/proc/{marker.git_pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except FileNotFoundError:
+        return False
     except (OSError, IndexError):
-        return pid_alive(pid)  # no /proc: existence is all we can tell
-    return state not in (b"Z", b"X")
+        return pid_alive(marker.git_pid)  # no /proc: existence is all we can tell
+    if not fields or fields[0] in (b"Z", b"X"):
+        return False
+    start = marker.git_start
+    return start is None or (len(fields) > 19 and fields[19] == str(start).encode())
 
 
 def recorder_alive(marker: Marker) -> bool:
@@ -195,7 +213,7 @@ def wait_for_pending(storage: Path, *, timeout: float = 2.0) -> None:
     """
     deadline = time.monotonic() + timeout
     while True:
-        markers = [m for m in list_markers(storage) if not process_running(m.git_pid)]
+        markers = [m for m in list_markers(storage) if not git_running(m)]
         if not markers:
             return
         dead = dead_groups(markers)

@@ -13,11 +13,19 @@ from mfn_tracker.store.reader import Query, iter_events
 from tests.helpers.events import all_events, chain_ok
 
 
-def _marker(storage: Path, git_pid: int, shim_pid: int, hook: str, recorder: int | None) -> Path:
+def _marker(
+    storage: Path,
+    git_pid: int,
+    shim_pid: int,
+    hook: str,
+    recorder: int | None,
+    *,
+    extra: str = "",
+) -> Path:
     directory = pending_dir(storage)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / f"{git_pid}.{shim_pid}.{hook}"
-    data = b"mfn1\0/repo/x\0\0" + b"0\0" + b"\0"
+    data = b"mfn1\0/repo/x\0" + extra.encode() + b"\0" + b"0\0" + b"\0"
     if recorder is not None:
         data += str(recorder).encode() + b"\0"
     path.write_bytes(data)
@@ -144,3 +152,38 @@ def test_a_git_command_that_exited_unreaped_is_waited_for(storage: Path) -> None
         git_proc.wait()
         recorder.kill()
         recorder.wait()
+
+
+def test_a_reused_git_pid_is_not_the_git_command(storage: Path) -> None:
+    """The shim notes git's start time: another process with the same pid is not waited on."""
+    other = subprocess.Popen(["sleep", "30"])
+    recorder = subprocess.Popen(["sleep", "30"])
+    try:
+        start = int(Path(f"/proc/{other.pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        same = _marker(
+            storage,
+            other.pid,
+            _dead_pid(),
+            "post-commit",
+            recorder.pid,
+            extra=f"mfn-env\nMFN_GIT_START={start}",
+        )
+        started = time.monotonic()
+        wait_for_pending(storage, timeout=0.3)
+        assert time.monotonic() - started < 0.2  # that git is still running: not waited for
+        same.unlink()
+        _marker(
+            storage,
+            other.pid,
+            _dead_pid(),
+            "post-commit",
+            recorder.pid,
+            extra=f"mfn-env\nMFN_GIT_START={start - 1}",
+        )
+        started = time.monotonic()
+        wait_for_pending(storage, timeout=0.3)
+        assert time.monotonic() - started >= 0.25  # that git exited; its pid was reused
+    finally:
+        for proc in (other, recorder):
+            proc.kill()
+            proc.wait()
