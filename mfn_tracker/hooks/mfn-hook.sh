@@ -95,7 +95,7 @@ mfn_git_pid() {
     mfn_p=$PPID
     mfn_n=0
     while [ $mfn_n -lt 6 ] && IFS= read -r mfn_l <"/proc/$mfn_p/comm"; do
-        [ "$mfn_l" = git ] && { mfn_git=$mfn_p; break; }
+        case $mfn_l in git | git-*) mfn_git=$mfn_p && break ;; esac # git-receive-pack too
         IFS= read -r mfn_l <"/proc/$mfn_p/stat" || break
         mfn_l=${mfn_l##*) }
         mfn_l=${mfn_l#* }

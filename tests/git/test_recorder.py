@@ -699,3 +699,19 @@ def test_an_unrecordable_event_is_a_recorded_loss(
     assert event["repo"] == str(alice)
     assert bogus in event["action_description"]
     assert bogus in (alice / ".git" / "mfn-tracker-last-error").read_text()
+
+
+def test_a_push_into_a_bare_remote_with_our_hooks(world: tuple[Path, Path, Path, Recorded]) -> None:
+    """The remote's own hooks (receive-pack) are grouped apart and record nothing."""
+    remote, alice, _, rec = world
+    install(remote)
+    commit(alice, "a1", {"a": "1\n"})
+    rec.new()
+    git(alice, "push", "-q", "origin", "main")
+    events = rec.new()
+    assert [(e["event_type"], e["status"]) for e in events] == [
+        ("push", "pending"),
+        ("push", "success"),
+    ]
+    assert {e["repo"] for e in events} == {str(alice)}
+    assert not (remote / "mfn-tracker-last-error").exists()
