@@ -9,7 +9,7 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -245,11 +245,11 @@ def _line_number_at(path: Path, offset: int) -> Callable[[], int]:
     """Line numbers cost a count of newlines, so they are computed only when reported."""
 
     def count() -> int:
+        newlines, left = 0, offset
         with open(path, "rb") as stream:
-            return stream.read(offset).count(b"\n") + 1
+            while left > 0 and (chunk := stream.read(min(left, _BLOCK))):
+                newlines += chunk.count(b"\n")
+                left -= len(chunk)
+        return newlines + 1
 
     return count
-
-
-def count_lines(paths: Iterable[Path]) -> int:
-    return sum(sum(1 for _ in open(p, "rb")) for p in paths)

@@ -6,7 +6,6 @@ import re
 import time
 from datetime import datetime, timedelta, timezone
 
-TIMESTAMP_WIDTH = len("2026-11-27T09:20:35.394Z")
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
