@@ -138,6 +138,8 @@ def _text(value: object) -> str:
     if value is None:
         return "-"
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
+    if text.isprintable():  # the usual case, without a regex pass per cell
+        return text
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
