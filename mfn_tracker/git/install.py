@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mfn_tracker.errors import TrackerError
-from mfn_tracker.git.refs import clean_env
+from mfn_tracker.git.refs import run_git
 from mfn_tracker.settings import Settings
 
 HOOK_NAMES = (
@@ -106,25 +106,12 @@ def baked_values(path: Path) -> dict[str, str]:
 
 
 def _rev_parse(repo: Path, *args: str) -> Path:
-    import subprocess
-
     if not repo.is_dir():
         raise TrackerError(f"not a directory: {repo}")
-    try:
-        proc = subprocess.run(
-            ["git", "rev-parse", *args],
-            cwd=repo,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise TrackerError(f"cannot run git: {exc}") from None
-    if proc.returncode != 0:
-        raise TrackerError(f"not a git repository: {repo}")
-    path = Path(proc.stdout.strip())
+    out = run_git(["rev-parse", *args], cwd=str(repo), git_dir=None)
+    if out is None:
+        raise TrackerError(f"not a git repository (or git cannot run): {repo}")
+    path = Path(out.strip())
     return path if path.is_absolute() else (repo / path).resolve()
 
 
@@ -136,23 +123,9 @@ def hooks_dir(repo: Path) -> Path:
 def tracked_hooks(directory: Path) -> list[str]:
     """Our hook names that are files tracked by git in ``directory`` (a core.hooksPath inside
     the work tree, like husky's ``.husky``): moving them aside would change the repository."""
-    import subprocess
-
-    try:
-        proc = subprocess.run(
-            ["git", "ls-files", "-z", "--", *HOOK_NAMES],
-            cwd=directory,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return []
-    if proc.returncode != 0:
-        return []  # inside .git: nothing there is tracked
-    return [Path(name).name for name in proc.stdout.split("\0") if name]
+    out = run_git(["ls-files", "-z", "--", *HOOK_NAMES], cwd=str(directory), git_dir=None)
+    # None: git failed, e.g. inside .git, where nothing is tracked.
+    return [Path(name).name for name in (out or "").split("\0") if name]
 
 
 def common_dir(repo: Path) -> Path:
