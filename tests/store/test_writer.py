@@ -545,3 +545,75 @@ def test_an_archived_day_gets_no_second_plain_file(settings: Settings, storage: 
         writer.write(event(timestamp="2026-01-01T11:00:00Z"))
     assert not day.exists()
     writer.write(event())  # today is unaffected
+
+
+BATCH_WRITER_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from mfn_tracker.settings import load_settings
+    from mfn_tracker.store.writer import EventWriter
+    writer = EventWriter(load_settings())
+    tag = sys.argv[1]
+    for b in range(20):
+        writer.write_many([{"event_type": "file_create", "user_id": tag,
+                            "action_description": f"{tag} {b}.{i}"} for i in range(100)])
+    """
+)
+
+
+def test_a_batch_keeps_its_order_and_one_chain_beside_other_writers(
+    settings: Settings, storage: Path
+) -> None:
+    procs = [
+        subprocess.Popen([sys.executable, "-c", BATCH_WRITER_SCRIPT, f"batch{i}"]) for i in range(3)
+    ]
+    writer = EventWriter(settings)
+    for i in range(300):
+        writer.write(event(action_description=f"single {i}"))
+    assert [p.wait(timeout=120) for p in procs] == [0] * 3
+    events = all_events(storage)
+    assert len(events) == 6_300
+    assert chain_ok(storage)
+    for i in range(3):
+        mine = [e["action_description"] for e in events if e["user_id"] == f"batch{i}"]
+        assert mine == [f"batch{i} {b}.{n}" for b in range(20) for n in range(100)]
+    # one batch is one run of lines: no other writer's line lands inside it
+    owners = [e["user_id"] for e in events]
+    runs = sum(1 for a, b in itertools.pairwise(owners) if a != b and a.startswith("batch"))
+    assert runs <= 3 * 20
+
+
+def test_a_batch_returns_the_records_as_written(settings: Settings, storage: Path) -> None:
+    records = EventWriter(settings).write_many(
+        [event(action_description=f"c{i}", metadata={"i": i}) for i in range(600)]
+    )
+    assert records == all_events(storage)
+    assert [r["seq"] for r in records] == list(range(1, 601))
+
+
+def test_one_bad_event_refuses_the_whole_batch(settings: Settings, storage: Path) -> None:
+    writer = EventWriter(settings)
+    writer.write(event())
+    before = raw_lines(storage)
+    with pytest.raises(InvalidEvent, match=r"event 3 of the batch: .*user_id"):
+        writer.write_many([event(), event(), event(user_id="")])
+    assert raw_lines(storage) == before
+
+
+def test_a_batch_spanning_days_goes_to_each_events_own_day(
+    settings: Settings, storage: Path
+) -> None:
+    writer = EventWriter(settings)
+    writer.write_many(
+        [
+            event(timestamp="2026-01-01T10:00:00Z"),
+            event(timestamp="2026-01-01T11:00:00Z"),
+            event(timestamp="2026-01-02T09:00:00Z"),
+            event(),
+        ]
+    )
+    names = [p.name for p in day_files(storage)]
+    assert names[:2] == ["events_2026-01-01.jsonl", "events_2026-01-02.jsonl"]
+    assert [len(p.read_bytes().splitlines()) for p in day_files(storage)][:2] == [2, 1]
+    assert chain_ok(storage)
+    assert writer.write(event())["seq"] == 5
