@@ -13,8 +13,10 @@ import pytest
 
 from mfn_tracker.logger import build_query
 from mfn_tracker.query import compute_stats, list_events
+from mfn_tracker.query.index import _FileState, _resume_point
 from mfn_tracker.query.index_file import INDEX_FILE, open_index
 from mfn_tracker.settings import Settings
+from mfn_tracker.store.layout import DayFile
 from mfn_tracker.store.reader import Query, ReadReport, iter_events
 from tests.query.conftest import Write
 
@@ -366,3 +368,74 @@ def test_a_file_rewritten_mid_read_continues_after_the_last_event_shown(
     day.write_bytes(b"".join(day.read_bytes().splitlines(keepends=True)[1:]))
     shown += [event["seq"] for event in reading]
     assert shown == seqs
+
+
+def _files_row(settings: Settings, name: str) -> _FileState:
+    """What the index records about a day file, right after a catch-up."""
+    index = open_index(settings.storage_path, file_mode=settings.file_mode)
+    try:
+        row = index.conn.execute("SELECT * FROM files WHERE name = ?", (name,)).fetchone()
+    finally:
+        index.close()
+    return _FileState.from_row(row)
+
+
+def _resume_offset(path: Path, old: _FileState) -> int:
+    """Where the next catch-up of this day file would start parsing (0: from scratch)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _resume_point(fd, DayFile(old.day, path, False), old, os.fstat(fd))[0]
+    finally:
+        os.close(fd)
+
+
+def _fill_large(settings: Settings, write: Write) -> Path:
+    """A day file over two fingerprint blocks (1 MiB each): 700 lines of about 4 KiB."""
+    for i in range(700):
+        write(f"2026-03-01T10:{i // 60:02d}:{i % 60:02d}.000Z", "alice", comments="x" * 4000)
+    return settings.storage_path / "events_2026-03-01.jsonl"
+
+
+def test_an_edit_deep_in_a_large_file_before_an_append_is_counted(
+    settings: Settings, write: Write
+) -> None:
+    """Every byte of the indexed range is fingerprinted again, not just the tail: an edit in the
+    second megabyte, kept the same length, and then an append, must not leave stale counts."""
+    day = _fill_large(settings, write)
+    assert day.stat().st_size > 2 << 20
+    alice = replace(WHOLE, user="alice")
+    assert compute_stats(settings, alice, include_users=True, bucket="day")["total"] == 700
+    old = _files_row(settings, day.name)
+    data = bytearray(day.read_bytes())
+    at = data.index(b'"user_id":"alice"', (1 << 20) + 1000)
+    data[at : at + 17] = b'"user_id":"zelda"'
+    with day.open("r+b") as handle:  # in place: same inode, same length
+        handle.write(data)
+    write("2026-03-01T23:00:00.000Z", "carol")
+    assert _resume_offset(day, old) == 0
+    stats = compute_stats(settings, WHOLE, include_users=True, bucket="day")
+    assert stats["by_user"] == {"alice": 699, "zelda": 1, "carol": 1}
+    assert _indexed(settings, alice) == _streamed(settings, alice)
+
+
+def test_an_append_resumes_where_the_index_stopped(settings: Settings, write: Write) -> None:
+    """A pure append is parsed from the old end on; a fingerprint another version stored (the
+    SHA-256 ones before) matches nothing, so that file is indexed again from scratch."""
+    day = _fill_large(settings, write)
+    old = _files_row(settings, day.name)
+    assert old.indexed == day.stat().st_size
+    write("2026-03-01T23:00:00.000Z", "carol")
+    assert _resume_offset(day, old) == old.indexed
+    assert len(_indexed(settings, WHOLE)) == 701
+    old = replace(_files_row(settings, day.name), digest="ab" * 32)
+    write("2026-03-01T23:00:01.000Z", "carol")
+    assert _resume_offset(day, old) == 0
+    index = open_index(settings.storage_path, file_mode=settings.file_mode)
+    try:  # what another version left: the next read indexes the file again, correctly
+        index.conn.execute("UPDATE files SET digest = ? WHERE name = ?", ("ab" * 32, day.name))
+        index.conn.execute("UPDATE files SET size = 0 WHERE name = ?", (day.name,))
+    finally:
+        index.close()
+    assert _indexed(settings, WHOLE) == _streamed(settings, WHOLE)
+    stats = compute_stats(settings, WHOLE, include_users=True, bucket="day")
+    assert stats["total"] == 702
