@@ -390,7 +390,7 @@ def _resume_offset(path: Path, old: _FileState) -> int:
 
 
 def _fill_large(settings: Settings, write: Write) -> Path:
-    """A day file over two fingerprint blocks (1 MiB each): 700 lines of about 4 KiB."""
+    """A day file of about 3 MB (many fingerprint blocks): 700 lines of about 4 KiB."""
     for i in range(700):
         write(f"2026-03-01T10:{i // 60:02d}:{i % 60:02d}.000Z", "alice", comments="x" * 4000)
     return settings.storage_path / "events_2026-03-01.jsonl"
