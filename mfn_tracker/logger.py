@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +20,6 @@ from mfn_tracker.store.timestamps import format_ms, now_ms
 from mfn_tracker.store.writer import EventWriter, InvalidEvent, new_event_id, render
 from mfn_tracker.types import (
     AUTH_TYPES,
-    EVENT_TYPE_VALUES,
-    STATUS_VALUES,
     EventStatus,
     EventType,
 )
@@ -43,6 +42,8 @@ _FILE_ACTIONS = {
     "renamed": EventType.FILE_MOVE,
 }
 _MEMORY_EVENTS = 10_000  # what a logger without storage keeps for get_events()
+_CHECKPOINT_LOOK_SECONDS = 1.0
+_BATCH_EVENTS = 1_000  # events per write_many() in log_events: one lock, bounded memory
 
 
 class SystemEventLogger:
@@ -68,6 +69,7 @@ class SystemEventLogger:
         self._memory: deque[dict[str, Any]] = deque(maxlen=_MEMORY_EVENTS)
         self._memory_lock = threading.Lock()
         self.last_read_report = ReadReport()
+        self._next_checkpoint_look = 0.0
 
     @property
     def storage_path(self) -> Path:
@@ -94,10 +96,40 @@ class SystemEventLogger:
         if self._writer is None:
             return _as_model(self._remember(event))
         record = self._writer.write(event)
-        from mfn_tracker.compliance.checkpoints import maybe_checkpoint
-
-        maybe_checkpoint(self.settings)  # signed checkpoints; cheap (throttled) when none is due
+        self._maybe_checkpoint()
         return _as_model(record)
+
+    def log_events(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Record many events at once; returns the records as written (plain dicts).
+
+        For importers, daemons and other bulk writers: the whole batch costs one lock and one
+        ``write()``, and every event is validated before any is written (one bad event raises
+        ``InvalidEvent`` naming its position, and nothing is stored). Records rather than models
+        are returned because building a model per event would cost as much as writing it;
+        ``SystemEvent.model_validate(record)`` gives one when needed.
+        """
+        if self._writer is None:
+            return [self._remember(dict(event)) for event in events]
+        records: list[dict[str, Any]] = []
+        batch: list[Mapping[str, Any]] = []
+        for event in events:
+            batch.append(event)
+            if len(batch) == _BATCH_EVENTS:
+                records += self._writer.write_many(batch)
+                batch.clear()
+        if batch:
+            records += self._writer.write_many(batch)
+        self._maybe_checkpoint()
+        return records
+
+    def _maybe_checkpoint(self) -> None:
+        """Signed checkpoints after writes: looked at once a second, so a write rarely pays."""
+        now = time.monotonic()
+        if now >= self._next_checkpoint_look:
+            self._next_checkpoint_look = now + _CHECKPOINT_LOOK_SECONDS
+            from mfn_tracker.compliance.checkpoints import maybe_checkpoint
+
+            maybe_checkpoint(self.settings)
 
     def _remember(self, event: dict[str, Any]) -> dict[str, Any]:
         timestamp, _, rest = render(event, self.settings)
@@ -245,14 +277,9 @@ class SystemEventLogger:
 
 def _as_model(record: dict[str, Any]) -> SystemEvent:
     """A stored record as a model without validating it again (the writer already did)."""
-    from mfn_tracker.model import trusted_event
+    from mfn_tracker.model import trusted_event  # pydantic loads on first use only
 
-    fields = dict(record)
-    if fields.get("event_type") in EVENT_TYPE_VALUES:
-        fields["event_type"] = EventType(fields["event_type"])
-    if fields.get("status") in STATUS_VALUES:
-        fields["status"] = EventStatus(fields["status"])
-    return trusted_event(fields)
+    return trusted_event(record)
 
 
 def build_query(

@@ -104,12 +104,21 @@ def trusted_event(fields: dict[str, Any]) -> SystemEvent:
     What ``model_construct`` does, minus its per-field default lookups: the Python API returns
     one of these per event, so its cost counts in every ``log_event`` call.
     """
-    event = SystemEvent.__new__(SystemEvent)
-    object.__setattr__(event, "__dict__", {**_DEFAULTS, **fields})
-    object.__setattr__(event, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(event, "__pydantic_extra__", None)
-    object.__setattr__(event, "__pydantic_private__", None)
+    values = {**_DEFAULTS, **fields}
+    values["event_type"] = _TYPES.get(values["event_type"], values["event_type"])
+    values["status"] = _STATUSES.get(values["status"], values["status"])
+    event = _new(SystemEvent)
+    _set(event, "__dict__", values)
+    _set(event, "__pydantic_fields_set__", set(fields))
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
     return event
+
+
+_new, _set = SystemEvent.__new__, object.__setattr__
+# Stored values back to their enum members, by dictionary lookup (calling the Enum is slower).
+_TYPES: dict[object, EventType] = {t.value: t for t in EventType}
+_STATUSES: dict[object, EventStatus] = {s.value: s for s in EventStatus}
 
 
 def json_schema() -> dict[str, Any]:

@@ -49,24 +49,42 @@ _SECRET_KEY = re.compile("|".join(SECRET_KEY_PARTS), re.IGNORECASE)
 _key_verdicts: dict[str, bool] = {}  # keys repeat across events; remember each verdict
 
 
-# A screen over the serialized line: every secret value the precise rules find starts with
-# one of these, so a line without any (and without secret-looking keys) needs no scrubbing.
+# A screen over the serialized line: every secret value the precise rules find contains one of
+# these, so a line without any (and without secret-looking keys) needs no scrubbing. Each
+# alternative starts at a character that is rare in events (K, I, _, -, B, J) and looks back
+# for the rest: starting at "e" or ":" would stop the scan at almost every byte.
 _SCREEN = re.compile(
-    rb"AKIA|gh[pousr]_|github_pat_|glpat-|xox[baprs]-|AIza|mfn_|-----BEGIN|Bearer|eyJ|://[^/\s]*@"
+    rb"KIA(?<=AKIA)|Iza(?<=AIza)|_(?:(?<=gh[pousr]_)|(?<=github_pat_)|(?<=mfn_))"
+    rb"|-(?:(?<=glpat-)|(?<=xox[baprs]-)|----BEGIN)|Bearer|J(?<=eyJ)"
 )
+_URL_WITH_USER = re.compile(rb"://[^/\s]*@")
 
 
 def might_hold_secret(body: bytes, metadata: object) -> bool:
     """True when ``body`` holds a secret-looking value or ``metadata`` a secret-looking key."""
-    return _SCREEN.search(body) is not None or _has_secret_key(metadata)
+    if _SCREEN.search(body) is not None:
+        return True
+    if b"://" in body and _URL_WITH_USER.search(body) is not None:
+        return True
+    return metadata is not None and _has_secret_key(metadata)
 
 
 def _has_secret_key(value: object) -> bool:
     if isinstance(value, dict):
-        return any(is_secret_key(k) or _has_secret_key(v) for k, v in value.items())
+        # The common case, flat metadata with keys seen before, is two set operations.
+        if value.keys() <= _clean_keys and not _CONTAINERS.intersection(map(type, value.values())):
+            return False
+        for key, item in value.items():
+            if is_secret_key(key) or (type(item) in _CONTAINERS and _has_secret_key(item)):
+                return True
+        return False
     if isinstance(value, (list, tuple)):
         return any(_has_secret_key(v) for v in value)
     return False
+
+
+_CONTAINERS = frozenset((dict, list, tuple))
+_clean_keys: set[object] = set()  # keys found not secret-looking (bounded, see is_secret_key)
 
 
 def is_secret_key(key: str) -> bool:
@@ -75,6 +93,8 @@ def is_secret_key(key: str) -> bool:
         verdict = _SECRET_KEY.search(key) is not None
         if len(_key_verdicts) < 4096:
             _key_verdicts[key] = verdict
+            if not verdict:
+                _clean_keys.add(key)
     return verdict
 
 

@@ -67,28 +67,50 @@ class InvalidEvent(WriteError, ValueError):
     """An event no one may write (unknown type, empty user, ...): the message names the field."""
 
 
-_ID_BASE = [int.from_bytes(os.urandom(10), "big")]
 _ID_COUNTER = itertools.count(1)  # next() on it is atomic under the GIL
-os.register_at_fork(
-    after_in_child=lambda: _ID_BASE.__setitem__(0, int.from_bytes(os.urandom(10), "big"))
-)
+_MASK_62, _MASK_48 = 2**62 - 1, 2**48 - 1
+
+
+class _IdRandom:
+    """Per-process random parts of event ids, drawn again after fork."""
+
+    rand_a = ""  # 12 bits, as 3 hex digits
+    base = 0  # 62 bits; rand_b is this plus a counter
+
+    @classmethod
+    def draw(cls) -> None:
+        cls.rand_a = f"{int.from_bytes(os.urandom(2), 'big') & 0xFFF:03x}"
+        cls.base = int.from_bytes(os.urandom(8), "big")
+
+
+_IdRandom.draw()
+os.register_at_fork(after_in_child=_IdRandom.draw)
 
 
 def new_event_id(ms: int) -> str:
-    """A UUIDv7 (time-ordered, RFC 9562) without a syscall per event.
+    """A UUIDv7 (time-ordered, RFC 9562) without a syscall per event."""
+    return event_id_prefix(ms) + event_id_tail()
 
-    The 74 random bits are a per-process random value plus a counter: unique within the
-    process, and random across processes (re-drawn after fork).
-    """
-    rand = (_ID_BASE[0] + next(_ID_COUNTER)) & (2**74 - 1)
-    value = (ms << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62) | (rand & (2**62 - 1))
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+def event_id_prefix(ms: int) -> str:
+    """The part of an id shared by every id of that millisecond in this process."""
+    h = f"{ms:012x}"
+    return f"{h[:8]}-{h[8:]}-7{_IdRandom.rand_a}-"
+
+
+def event_id_tail() -> str:
+    """The variant and 62 bits that are random across processes and unique within one (a
+    counter added to a random base)."""
+    rand = (_IdRandom.base + next(_ID_COUNTER)) & _MASK_62
+    return f"{0x8000 | rand >> 48:04x}-{rand & _MASK_48:012x}"
 
 
 def line_hash(line: bytes) -> str:
     """The chain link: SHA-256 of a line's exact bytes without its newline."""
-    return hashlib.sha256(line).hexdigest()
+    return _sha256(line).hexdigest()
+
+
+_sha256 = hashlib.sha256
 
 
 class ChainHead:
@@ -138,14 +160,26 @@ def read_chain_head(storage: Path) -> ChainHead | None:
 def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, dict[str, Any]]:
     """Validate and order an event's fields; returns (timestamp or None, the rest).
 
-    Common values pass inline checks; anything else goes to the rule functions in
-    ``validate``, which accept or refuse it with a message naming the field. (Every git hook
-    and API call pays for this function, so it avoids calls where it can.)
+    Common values (plain strings, a list of paths, flat metadata) pass inline checks; anything
+    else goes to the rule functions in ``validate``, which accept or refuse it with a message
+    naming the field. Every git hook and API call pays for this function, so it avoids calls.
     Scrubbing happens in ``encode_body``, on the serialized text first, which is cheaper.
     """
     if not fields.keys() <= validate.INPUT_FIELDS:
         validate.check_unknown_fields(fields)
     get = fields.get
+    rest = _required_fields(get)
+    _add_optional_fields(get, rest, settings)
+    rest["host"] = _HOST
+    if settings.pseudonymize:
+        from mfn_tracker.privacy import pseudonymize_user
+
+        rest["user_id"] = pseudonymize_user(rest["user_id"], settings)
+    raw_ts = get("timestamp")
+    return (None if raw_ts is None else _explicit_timestamp(raw_ts)), rest
+
+
+def _required_fields(get: Callable[..., Any]) -> dict[str, Any]:
     event_type = get("event_type")
     if type(event_type) is not str or event_type not in EVENT_TYPE_VALUES:
         event_type = validate.check_event_type(event_type)
@@ -168,24 +202,51 @@ def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, 
         "action_description": description,
         "status": status,
     }
+    return rest
+
+
+def _add_optional_fields(
+    get: Callable[[str], Any], rest: dict[str, Any], settings: Settings
+) -> None:
     files = get("files_changed")
     if files is not None:
-        files = validate.check_files_changed(files)
+        if type(files) is not list or not set(map(type, files)) <= _STR_ONLY:
+            files = validate.check_files_changed(files)
         if files:
-            rest["files_changed"] = files
-    for name in ("comments", "metadata", "request_id", "source_ip", "duration_ms", "repo"):
+            rest["files_changed"] = list(files)
+    value = get("comments")
+    if value is not None:
+        if type(value) is not str:
+            value = validate.check_optional_text("comments", value)
+        if value:
+            rest["comments"] = value
+    value = get("metadata")
+    if value is not None:
+        value = _metadata(value)
+        if value:
+            rest["metadata"] = value
+    for name in ("request_id", "source_ip", "duration_ms", "repo"):
         value = get(name)
         if value is not None:
             value = _OPTIONAL_CHECKS[name](value, settings)
-            if value not in (None, "", {}):
+            if value not in (None, ""):
                 rest[name] = value
-    rest["host"] = _HOST
-    if settings.pseudonymize:
-        from mfn_tracker.privacy import pseudonymize_user
 
-        rest["user_id"] = pseudonymize_user(rest["user_id"], settings)
-    raw_ts = get("timestamp")
-    return (None if raw_ts is None else _explicit_timestamp(raw_ts)), rest
+
+def _metadata(value: object) -> dict[str, Any] | None:
+    """A flat dict of plain values (the common case) is copied; anything else checked deeply."""
+    if (
+        type(value) is dict
+        and set(map(type, value)) <= _STR_ONLY
+        and set(map(type, value.values())) <= _PLAIN_SCALARS
+    ):
+        return dict(value)
+    return validate.check_metadata(value)
+
+
+_STR_ONLY = frozenset((str,))
+# JSON as they are (floats need a finiteness check, containers a deep one).
+_PLAIN_SCALARS = frozenset((str, int, bool, type(None)))
 
 
 def _explicit_timestamp(value: object) -> str:
@@ -217,10 +278,8 @@ def _source_ip(value: object, settings: Settings) -> str | None:
 
 
 _OPTIONAL_CHECKS: dict[str, Callable[[object, Settings], Any]] = {
-    "comments": _text_field("comments"),
     "request_id": _text_field("request_id"),
     "repo": _text_field("repo"),
-    "metadata": lambda value, _: validate.check_metadata(value),
     "source_ip": _source_ip,
     "duration_ms": lambda value, _: validate.check_duration(value),
 }
@@ -286,11 +345,25 @@ _BEFORE_METADATA = frozenset(
 )
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+def _not_json(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# The C encoder behind json.dumps, made once (json.dumps builds one per call). No cycle check:
+# every value reaching it was rebuilt by validation, which refuses nesting past 32 levels.
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+if _C_ENCODER is not None:
+    _ENCODE = _C_ENCODER(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+else:  # pragma: no cover - Pythons without the C accelerator
+    _ENCODE = json.JSONEncoder(
+        ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    ).iterencode
 
 
 def _dumps(rest: dict[str, Any]) -> bytes:
-    return _ENCODER.encode(rest).encode()[1:-1]
+    return "".join(_ENCODE(rest, 0)).encode()[1:-1]
 
 
 def _undecodable_as_escapes(value: Any) -> Any:
@@ -442,6 +515,7 @@ class EventWriter:
             clean = name == head.file and size == head.end
             lead = b"\n" if size and not clean and os.pread(fd, 1, size - 1) != b"\n" else b""
             seq, prev, clock = head.seq, head.hash, head.ts
+            id_prefix = event_id_prefix(ms)
             lines: list[bytes] = []
             while n < total:
                 timestamp, body, rest = rendered[n]
@@ -449,7 +523,7 @@ class EventWriter:
                 if stamp[:10] != day:
                     break
                 seq += 1
-                event_id = new_event_id(ms)
+                event_id = id_prefix + event_id_tail()
                 line = (
                     f'{{"system_event":true,"event_id":"{event_id}","seq":{seq},'
                     f'"timestamp":"{stamp}",'
@@ -466,7 +540,7 @@ class EventWriter:
                     }
                 )
                 lines.append(line)
-                prev = line_hash(line)
+                prev = _sha256(line).hexdigest()  # line_hash, without a call per event
                 # Only times the writer stamped move the clock on: a caller's (backdated)
                 # timestamp must not drag later events along.
                 if timestamp is None:
