@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import stat
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -108,6 +107,8 @@ def create_key(settings: Settings, *, user_id: str, role: str) -> tuple[KeyRecor
         raise TrackerError(f"role {role!r} is not one of: {', '.join(ROLES)}", exit_code=EXIT_USAGE)
     if not user_id.strip() or len(user_id) > 256 or any(c in user_id for c in "\n\r\t\0"):
         raise TrackerError(f"invalid user id {user_id!r}", exit_code=EXIT_USAGE)
+    import secrets  # here: every read authenticates through this module, few create keys
+
     api_key = KEY_PREFIX + secrets.token_urlsafe(32)
     record = KeyRecord(
         key_id=secrets.token_hex(4),

@@ -3,7 +3,6 @@ query packages. Notes and problems go to stderr, so stdout stays clean for ``jq`
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -126,7 +125,11 @@ def _fail_on_problems(problems: Iterable[Problem]) -> None:
 
 
 def _width() -> int:
-    return shutil.get_terminal_size().columns if sys.stdout.isatty() else 0
+    if not sys.stdout.isatty():
+        return 0
+    import shutil  # only for a terminal: it loads bz2 and lzma, which a pipe does not need
+
+    return shutil.get_terminal_size().columns
 
 
 @click.group()

@@ -9,15 +9,16 @@ index catches up again and the read continues where it was. When the index canno
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mfn_tracker.query.fetch import indexed_events
 from mfn_tracker.query.index import Index, IndexUnavailable
 from mfn_tracker.query.index_file import open_index
-from mfn_tracker.query.sums import indexed_tally
-from mfn_tracker.query.tally import Tally
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.reader import Query, ReadReport, iter_events
+
+if TYPE_CHECKING:  # loaded by ``tally_events`` only: ``events list`` does not count
+    from mfn_tracker.query.tally import Tally
 
 
 def read_events(settings: Settings, query: Query, report: ReadReport) -> Iterator[dict[str, Any]]:
@@ -30,6 +31,9 @@ def read_events(settings: Settings, query: Query, report: ReadReport) -> Iterato
 
 def tally_events(settings: Settings, query: Query, report: ReadReport, *, width: int) -> Tally:
     """Counts over every event matching ``query``."""
+    from mfn_tracker.query.sums import indexed_tally
+    from mfn_tracker.query.tally import Tally
+
     index = _index(settings)
     if index is None:
         tally = Tally()

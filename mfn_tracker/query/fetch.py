@@ -29,10 +29,11 @@ def indexed_events(index: Index, query: Query, report: ReadReport) -> Iterator[d
         last_seq = 0
         for _ in range(_ATTEMPTS):
             try:
-                for ord_value, event in _fetch(index, query, remaining, offset, after):
+                for ord_value, seq, event in _fetch(index, query, remaining, offset, after):
                     yield event
-                    after, offset, last_seq = ord_value, 0, seq_of(event)
-                    remaining = None if remaining is None else remaining - 1
+                    after, offset, last_seq = ord_value, 0, seq
+                    if remaining is not None:
+                        remaining -= 1
                 return
             except StaleIndex as stale:
                 index.forget_file(str(stale))
@@ -58,7 +59,8 @@ def _moved(index: Index, after: int | None, seq: int) -> int | None:
 
 def _fetch(
     index: Index, query: Query, limit: int | None, offset: int, after: int | None
-) -> Iterator[tuple[int, dict[str, Any]]]:
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """(row key, seq, event) of each matching row, read back and checked."""
     where = where_of(query)
     after_cursor(index, query, where)
     check = replace(query, cursor=None)  # the cursor is a position here (see after_cursor)
@@ -77,7 +79,7 @@ def _fetch(
             event = source.event(ord_value, length)
             if event is None or seq_of(event) != seq or not check.matches(event):
                 raise StaleIndex(source.name_of(ord_value))
-            yield ord_value, event
+            yield ord_value, seq, event
 
 
 class _LineSource:
@@ -85,7 +87,7 @@ class _LineSource:
 
     def __init__(self, index: Index) -> None:
         self.index = index
-        self._fds: dict[tuple[int, bool], int] = {}
+        self._fds: dict[int, int] = {}  # day -> its plain file
         self._gz: dict[int, bytes] = {}
 
     def __enter__(self) -> _LineSource:
@@ -107,17 +109,16 @@ class _LineSource:
                 data = self._gz[day] = self._decompress(day)
             raw = data[offset : offset + length]
         else:
-            raw = os.pread(self._fd(day), length, offset)
+            fd = self._fds.get(day)
+            raw = os.pread(self._open(day) if fd is None else fd, length, offset)
         return decode_line(raw)[0] if len(raw) == length else None
 
-    def _fd(self, day: int) -> int:
-        fd = self._fds.get((day, False))
-        if fd is None:
-            path = self.index.path_of(day, False)
-            try:
-                fd = self._fds[(day, False)] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise StaleIndex(path.name) from None
+    def _open(self, day: int) -> int:
+        path = self.index.path_of(day, False)
+        try:
+            fd = self._fds[day] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise StaleIndex(path.name) from None
         return fd
 
     def _decompress(self, day: int) -> bytes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -81,6 +80,8 @@ def row_line(event: Mapping[str, Any], width: int = 0) -> str:
 
 def csv_lines(events: Iterable[Mapping[str, Any]]) -> Iterator[str]:
     """RFC 4180 rows; nested values (files, metadata) as JSON text in their cell."""
+    import csv  # here, not at the top: every read command loads this module
+
     buffer = io.StringIO()
     # "\r\n" as the writer's terminator makes it quote a cell holding a bare CR too; rows are
     # yielded without it (the caller ends each line).
