@@ -134,3 +134,31 @@ def test_importing_the_package_stays_cheap() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert mfn_tracker.__version__
+
+
+def test_log_events_writes_a_batch_and_returns_what_was_written(storage: Path) -> None:
+    logger = SystemEventLogger()
+    events = [
+        {"event_type": "file_create", "user_id": "importer", "action_description": f"f{i}"}
+        for i in range(2_500)  # more than one write_many() batch
+    ]
+    records = logger.log_events(events)
+    # after 2,500 events a signed checkpoint follows them, as after any write
+    assert records == [e for e in all_events(storage) if e["event_type"] != "checkpoint"]
+    assert [r["action_description"] for r in records] == [f"f{i}" for i in range(2_500)]
+    assert SystemEvent.model_validate(records[0]).event_type == EventType.FILE_CREATE
+
+
+def test_log_events_refuses_a_batch_with_a_bad_event(storage: Path) -> None:
+    logger = SystemEventLogger()
+    good = {"event_type": "commit", "user_id": "u", "action_description": "ok"}
+    with pytest.raises(InvalidEvent, match="event 2 of the batch"):
+        logger.log_events([good, {**good, "event_type": "nope"}])
+    assert all_events(storage) == []
+
+
+def test_log_events_without_storage_keeps_them_in_memory(tmp_path: Path) -> None:
+    logger = SystemEventLogger(storage_path=tmp_path / "unused", storage_enabled=False)
+    logger.log_events([{"event_type": "commit", "user_id": "u", "action_description": "d"}] * 3)
+    assert len(logger.get_events()) == 3
+    assert not (tmp_path / "unused").exists()
