@@ -459,7 +459,7 @@ class EventWriter:
         Raises ``InvalidEvent`` for a bad event and ``WriteError`` when it cannot be stored;
         either way nothing on disk changed.
         """
-        return self.write_many((fields,))[0]
+        return self._append_locked([render(fields, self.settings)])[0]
 
     def write_many(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Append several events in order under one lock; returns their records as written.
@@ -468,7 +468,11 @@ class EventWriter:
         (naming its position) and nothing is stored. A batch costs one lock and one ``write()``
         per day file, which is what lets a daemon or an importer keep up with bursts.
         """
-        rendered = [self._render(fields, n) for n, fields in enumerate(events)]
+        return self._append_locked([self._render(f, n) for n, f in enumerate(events)])
+
+    def _append_locked(
+        self, rendered: list[tuple[str | None, bytes, dict[str, Any]]]
+    ) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
         with self._thread_lock:
             chain_fd = self._lock_chain()
