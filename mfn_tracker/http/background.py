@@ -21,7 +21,7 @@ from typing import Any
 
 from mfn_tracker.errors import TrackerError
 from mfn_tracker.settings import Settings
-from mfn_tracker.store.writer import EventWriter
+from mfn_tracker.store.writer import EventWriter, InvalidEvent
 
 log = logging.getLogger("mfn_tracker.http")
 
@@ -154,6 +154,23 @@ class BackgroundWriter:
                 self._cond.notify_all()
 
     def _write_batch(self, batch: list[Mapping[str, Any]], lost: int) -> tuple[int, int]:
+        try:  # one lock and one write() for the whole batch, the usual case
+            written, failed = len(self._writer.write_many(batch)), 0
+        except InvalidEvent:  # find the bad one: every other event is still written
+            written, failed = self._write_one_by_one(batch)
+        except TrackerError as exc:
+            written, failed = 0, len(batch)
+            log.error("mfn-tracker: %d events not written: %s", len(batch), exc)
+        except Exception:  # a bug must not kill the worker and strand the queue
+            written, failed = 0, len(batch)
+            log.exception("mfn-tracker: %d events not written", len(batch))
+        if lost:
+            self._record_lost(lost)
+        if self._sync_batches:
+            self._writer.flush()
+        return written, failed
+
+    def _write_one_by_one(self, batch: list[Mapping[str, Any]]) -> tuple[int, int]:
         written = failed = 0
         for fields in batch:
             try:
@@ -165,10 +182,6 @@ class BackgroundWriter:
             except Exception:  # a bug must not kill the worker and strand the queue
                 failed += 1
                 log.exception("mfn-tracker: event not written")
-        if lost:
-            self._record_lost(lost)
-        if self._sync_batches:
-            self._writer.flush()
         return written, failed
 
     def _record_lost(self, count: int) -> None:
