@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
 from mfn_tracker.errors import TrackerError
 from mfn_tracker.settings import Settings, load_settings
-from mfn_tracker.store.reader import Problem, Query
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # `events types` reads nothing: it need not load the reader
     from mfn_tracker.access import Caller
+    from mfn_tracker.store.reader import Problem, Query
 
 F = TypeVar("F", bound=Callable[..., Any])
 ALL_TIME = "1970-01-01"
@@ -64,8 +63,7 @@ def _filter_options(*, dates: bool = True) -> Callable[[F], F]:
     return decorate
 
 
-@dataclass(frozen=True)
-class _Read:
+class _Read(NamedTuple):  # not a dataclass: defining one adds ~1 ms to every command's start
     settings: Settings
     caller: Caller
     query: Query
@@ -190,9 +188,16 @@ def list_command(
 
 
 def _echo_lines(lines: Iterable[str]) -> None:
-    write = sys.stdout.write
+    """Write lines a thousand at a time: with an unbuffered stdout (PYTHONUNBUFFERED), one
+    write per line costs a system call each."""
+    batch: list[str] = []
     for line in lines:
-        write(line + "\n")
+        batch.append(line)
+        if len(batch) == 1000:
+            sys.stdout.write("\n".join(batch) + "\n")
+            batch.clear()
+    if batch:
+        sys.stdout.write("\n".join(batch) + "\n")
     sys.stdout.flush()
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
+from typing import Any, NamedTuple
 
 from mfn_tracker.query.lines import seq_of
 from mfn_tracker.query.prepare import storage_query, wait_for_writes
@@ -13,13 +13,12 @@ from mfn_tracker.store.reader import Problem, Query, ReadReport
 MAX_LIMIT = 1_000_000  # larger numbers are refused; `--limit all` asks for every match
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):  # not a dataclass: defining one adds ~1 ms to every read's start
     """A page of events; ``next_cursor`` is given when more may follow (pass it as ``cursor``)."""
 
     events: list[dict[str, Any]]
-    next_cursor: int | None = None
-    problems: list[Problem] = field(default_factory=list)
+    next_cursor: int | None
+    problems: list[Problem]
 
 
 def list_events(settings: Settings, query: Query) -> Page:

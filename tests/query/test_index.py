@@ -427,7 +427,7 @@ def test_an_append_resumes_where_the_index_stopped(settings: Settings, write: Wr
     write("2026-03-01T23:00:00.000Z", "carol")
     assert _resume_offset(day, old) == old.indexed
     assert len(_indexed(settings, WHOLE)) == 701
-    old = replace(_files_row(settings, day.name), digest="ab" * 32)
+    old = _files_row(settings, day.name)._replace(digest="ab" * 32)
     write("2026-03-01T23:00:01.000Z", "carol")
     assert _resume_offset(day, old) == 0
     index = open_index(settings.storage_path, file_mode=settings.file_mode)
