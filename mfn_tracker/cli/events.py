@@ -3,6 +3,8 @@ query packages. Notes and problems go to stderr, so stdout stays clean for ``jq`
 
 from __future__ import annotations
 
+import atexit
+import gc
 import sys
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -133,6 +135,10 @@ def _width() -> int:
 @click.group()
 def events() -> None:
     """Query the audit log (needs an API key: --api-key or MFN_API_KEY)."""
+    # The interpreter's last garbage collection, over every object of every module loaded,
+    # took 20 ms of each command's 0.15-0.2 s (measured) and frees nothing the exit does not:
+    # objects frozen at exit are left to the OS. Files are closed and atexit hooks run as usual.
+    atexit.register(gc.freeze)
 
 
 @events.command("list")
