@@ -95,8 +95,10 @@ def generate(storage: Path, *, events: int, days: int = 7, seed: int = 1) -> Non
         path.chmod(0o600)
 
 
-def _timed(command: list[str] | str, env: dict[str, str]) -> tuple[float, int]:
-    """Wall time of one run and its number of output lines; a string runs in the shell."""
+def _timed(command: list[str] | str, env: dict[str, str]) -> tuple[float, float, int]:
+    """Wall time and CPU time (user + system, children included) of one run, and its number of
+    output lines; a string runs in the shell."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(
         command,
@@ -106,19 +108,23 @@ def _timed(command: list[str] | str, env: dict[str, str]) -> tuple[float, int]:
         check=False,
     )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {command}: {proc.stderr.decode()[-500:]}")
-    return elapsed, proc.stdout.count(b"\n")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, cpu, proc.stdout.count(b"\n")
 
 
-def _median(command: list[str] | str, runs: int, env: dict[str, str]) -> float:
-    return statistics.median(_timed(command, env)[0] for _ in range(runs))
+def _median(command: list[str] | str, runs: int, env: dict[str, str]) -> tuple[float, float]:
+    """Median wall and median CPU seconds over ``runs`` runs."""
+    times = [_timed(command, env)[:2] for _ in range(runs)]
+    return statistics.median(t[0] for t in times), statistics.median(t[1] for t in times)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--runs", type=int, default=5, help="runs of our commands (median)")
+    parser.add_argument("--runs", type=int, default=11, help="runs of our commands (median)")
     parser.add_argument("--anchor-runs", type=int, default=1, help="runs of jq (slow)")
     parser.add_argument("--keep", type=Path, help="generate into (and keep) this directory")
     args = parser.parse_args()
@@ -141,7 +147,8 @@ def _bench(args: argparse.Namespace, storage: Path, config: Path) -> int:
     size = sum(Path(f).stat().st_size for f in files)
     print(
         f"generated {args.events:,} events, {len(files)} day files, {size / 1e6:.0f} MB "
-        f"in {time.perf_counter() - start:.1f} s"
+        f"(today's, which every read's own api_request event grows: "
+        f"{Path(files[-1]).stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.1f} s"
     )
     # As installed: bytecode cached (pip compiles it), no MFN_* settings of the caller's.
     env = {
@@ -153,22 +160,22 @@ def _bench(args: argparse.Namespace, storage: Path, config: Path) -> int:
     _record, env["MFN_API_KEY"] = create_key(load_settings(env), user_id="bench", role="admin")
     cases = _cases(files, format_ms(now_ms() - 7 * DAY_MS))
 
-    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-    first, lines = _timed(cases[0][1], env)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    used = after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime
+    first, used, lines = _timed(cases[0][1], env)
     print(
         f"first read of the fresh log (index build): {first:.2f} s wall, {used:.2f} s CPU "
         f"({lines} events; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
     )
-    startup = _median([*CLI, "events", "types"], args.runs, env)
-    print(f"CLI floor (`events types`: Python start and imports, no read): {startup:.3f} s\n")
-    print(f"{'command':<46}{'ours':>8}{'jq':>9}{'grep|jq':>9}{'jq/ours':>9}")
+    startup, startup_cpu = _median([*CLI, "events", "types"], args.runs, env)
+    print(
+        f"CLI floor (`events types`: Python start and imports, no read): {startup:.3f} s "
+        f"({startup_cpu:.3f} s CPU)\n"
+    )
+    print(f"{'command':<52}{'ours':>8}{'CPU':>8}{'jq':>9}{'grep|jq':>9}{'jq/ours':>9}")
     for label, ours, anchor, floor in cases:
-        mine = _median(ours, args.runs, env)
-        slow = _median(anchor, args.anchor_runs, env)
-        fast = f"{_median(floor, args.runs, env):>8.2f}s" if floor else f"{'-':>9}"
-        print(f"{label:<46}{mine:>7.2f}s{slow:>8.2f}s{fast}{slow / mine:>8.0f}x")
+        mine, mine_cpu = _median(ours, args.runs, env)
+        slow = _median(anchor, args.anchor_runs, env)[0]
+        fast = f"{_median(floor, args.runs, env)[0]:>8.2f}s" if floor else f"{'-':>9}"
+        print(f"{label:<52}{mine:>7.3f}s{mine_cpu:>7.3f}s{slow:>8.2f}s{fast}{slow / mine:>8.0f}x")
     _in_process(load_settings(env), args.runs)
     return 0
 
