@@ -12,10 +12,11 @@ import stat
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
-from mfn_tracker.watch.baseline import HASH_CAP_BYTES, Baseline, Entry, read_entry
+from mfn_tracker.watch.baseline import HASH_CAP_BYTES, Baseline, Entry, EntryReader
 from mfn_tracker.watch.ignore import IgnoreRules
 
 SETTLE_SECONDS = 0.2
@@ -29,8 +30,7 @@ LIVE, STARTUP_SCAN, RESCAN = "live", "startup-scan", "rescan"
 _SOURCE_RANK = {RESCAN: 0, STARTUP_SCAN: 1, LIVE: 2}
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One event to write: ``kind`` is the event type (file_create, file_change, ...)."""
 
     kind: str
@@ -59,24 +59,39 @@ class DirtySet:
         self.wakeup = wakeup or threading.Event()
 
     def mark(self, rel: str, source: str = LIVE, *, now: float | None = None) -> None:
+        self.mark_many((rel,), source, now=now)
+
+    def mark_many(
+        self, rels: Iterable[str], source: str = LIVE, *, now: float | None = None
+    ) -> None:
+        """Mark paths dirty at once (one lock, one clock read for a whole inotify read)."""
         now = time.monotonic() if now is None else now
+        rank = _SOURCE_RANK[source]
+        last, first, sources = self._last, self._first, self._source
+        refreshed: set[str] = set()  # parents already kept unsettled in this call
         with self._lock:
-            self._last[rel] = now
-            self._last.move_to_end(rel)
-            self._first.setdefault(rel, now)
-            old = self._source.get(rel)
-            if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
-                self._source[rel] = source
-            # A dirty directory stays unsettled while anything below it changes, so its walk
-            # sees settled files only, and a moved tree is judged in one batch (moves pair up).
-            parent = rel
-            while parent:
-                parent = parent.rpartition("/")[0]
-                if parent in self._last:
-                    self._last[parent] = now
-                    self._last.move_to_end(parent)
-            first = len(self._last) == 1
-        if first:
+            was_clean = not last
+            for rel in rels:
+                if rel in last:
+                    last[rel] = now
+                    last.move_to_end(rel)
+                else:
+                    last[rel] = first[rel] = now
+                old = sources.get(rel)
+                if old is None or rank > _SOURCE_RANK[old]:
+                    sources[rel] = source
+                # A dirty directory stays unsettled while anything below it changes, so its
+                # walk sees settled files only, and a moved tree is judged in one batch.
+                parent = rel
+                while parent:
+                    parent = parent.rpartition("/")[0]
+                    if parent in refreshed:
+                        break
+                    refreshed.add(parent)
+                    if parent in last:
+                        last[parent] = now
+                        last.move_to_end(parent)
+        if was_clean and last:
             self.wakeup.set()
 
     def __len__(self) -> int:
@@ -132,6 +147,7 @@ class Reducer:
     ) -> None:
         self.move_wait = move_wait
         self.root, self.baseline, self.rules, self.hash_cap = root, baseline, rules, hash_cap
+        self._root = str(root)
         self.dirty = DirtySet(settle=settle, max_delay=max_delay, wakeup=wakeup)
         self._lock_seen: float | None = None
         # Unpaired deletes wait (path -> (change, release time)) for a create to pair with: in
@@ -169,7 +185,8 @@ class Reducer:
         if not due:
             if not any(until <= now for _change, until in self._held.values()):
                 return []
-            return self.compare({}, now=now)
+            with self._reader() as reader:
+                return self.compare({}, reader, now=now)
         self.rules.refresh_tracked()
         for rel, source in list(due.items()):
             if self.rules.rules_changed(rel):
@@ -179,31 +196,39 @@ class Reducer:
                 old = due.get(scope)
                 if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
                     due[scope] = source
-        return self.compare(self._expand(due), now=now, hold=not everything)
+        with self._reader() as reader:
+            return self.compare(self._expand(due, reader), reader, now=now, hold=not everything)
 
     def scan_all(self, source: str) -> list[Change]:
         """Compare the whole tree with the baseline (startup, overflow, stop)."""
         self.rules.refresh_tracked()
-        return self.compare(self._expand({"": source}), hold=False)
+        with self._reader() as reader:
+            return self.compare(self._expand({"": source}, reader), reader, hold=False)
 
     # -- internals --------------------------------------------------------------------------
 
-    def _expand(self, due: dict[str, str]) -> dict[str, str]:
+    def _reader(self) -> EntryReader:
+        return EntryReader(self._root, cap=self.hash_cap)
+
+    def _expand(self, due: dict[str, str], reader: EntryReader) -> dict[str, str]:
         """Due paths -> candidate file paths: directories are walked, vanished ones looked up."""
         out: dict[str, str] = {}
         for rel, source in due.items():
-            for found in self._candidates(rel):
+            for found in self._candidates(rel, reader):
                 old = out.get(found)
                 if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
                     out[found] = source
         return out
 
-    def _candidates(self, rel: str) -> list[str]:
+    def _candidates(self, rel: str, reader: EntryReader) -> list[str]:
         """File paths one due path stands for (itself, what is below it now, what was)."""
-        try:
-            st = os.lstat(self.root / rel) if rel else os.stat(self.root)
-        except OSError:
-            st = None
+        if rel:
+            st = reader.lstat(rel)  # kept for compare(): one lstat per path
+        else:
+            try:
+                st = os.stat(self._root)
+            except OSError:
+                st = None
         # A known file replaced by a directory (or the reverse) is judged as well as the
         # files below: the baseline's entry for ``rel`` and for its old children.
         found = [rel] if rel and self.baseline.get(rel) is not None else []
@@ -220,7 +245,7 @@ class Reducer:
     def walk(self, rel_dir: str = "") -> list[str]:
         """Reported files below a directory, skipping ``.git`` and ignored directories."""
         found: list[str] = []
-        top = os.path.join(self.root, rel_dir) if rel_dir else str(self.root)
+        top = f"{self._root}/{rel_dir}" if rel_dir else self._root
         stack = [(top, rel_dir)]
         while stack:
             path, rel = stack.pop()
@@ -243,7 +268,12 @@ class Reducer:
         return found
 
     def compare(
-        self, candidates: dict[str, str], *, now: float | None = None, hold: bool = True
+        self,
+        candidates: dict[str, str],
+        reader: EntryReader,
+        *,
+        now: float | None = None,
+        hold: bool = True,
     ) -> list[Change]:
         """Changes for the candidates, moves paired (also with deletes held from earlier).
 
@@ -257,10 +287,10 @@ class Reducer:
         created: list[Change] = []
         deleted: list[Change] = []
         changed: list[Change] = []
-        root = str(self.root)
+        get, read = self.baseline.files.get, reader.read
         for rel, source in candidates.items():  # arrival order: the oldest change is written first
-            old = self.baseline.get(rel)
-            new = read_entry(f"{root}/{rel}", cap=self.hash_cap, previous=old)
+            old = get(rel)
+            new = read(rel, old)
             if old is None and new is not None:
                 created.append(Change("file_create", rel, source, new))
             elif old is not None and new is None:
