@@ -469,3 +469,22 @@ def test_tail_follow_ends_with_exit_3_once_the_key_is_revoked(
     assert follower.stdout is not None and follower.stderr is not None
     assert "after" not in follower.stdout.read()
     assert "revoked" in follower.stderr.read()
+
+
+def test_a_long_listing_is_whole_in_every_format(settings: Settings) -> None:
+    """Output goes out a thousand lines per write: nothing lost or doubled at the seams."""
+    writer = EventWriter(settings)
+    try:
+        for i in range(2345):
+            writer.write({"event_type": "commit", "user_id": "dave", "action_description": f"#{i}"})
+    finally:
+        writer.close()
+    _r, admin = create_key(settings, user_id="root", role="admin")
+    base = ("events", "list", "--user", "dave", "--limit", "all")
+    seqs = [e["seq"] for e in _jsonl(_as(admin, *base, "--format", "jsonl"))]
+    assert len(seqs) == 2345 and seqs == sorted(set(seqs), reverse=True)
+    csv_rows = _as(admin, *base, "--format", "csv").out.splitlines()
+    assert len(csv_rows) == 2346 and csv_rows[0].startswith("seq,")
+    assert [int(row.split(",")[0]) for row in csv_rows[1:]] == seqs
+    table = _as(admin, *base).out.splitlines()
+    assert len(table) == 2346 and table[0].startswith("TIME (UTC)")
