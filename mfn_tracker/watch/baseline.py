@@ -25,6 +25,7 @@ _CHUNK = 1 << 20
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_DIRS = 64
+_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(...) builds one per call
 _KINDS = {stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
 
 
@@ -318,10 +319,8 @@ def append_journal(
     if not updates:
         return
     _ensure_private_dir(path.parent, dir_mode)
-    data = "".join(
-        json.dumps([rel, None if e is None else _row(e)], separators=(",", ":")) + "\n"
-        for rel, e in updates
-    )
+    encode = _COMPACT.encode
+    data = "".join(f"{encode([rel, None if e is None else _row(e)])}\n" for rel, e in updates)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(journal_path(path), flags, file_mode)
     try:

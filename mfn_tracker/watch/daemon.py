@@ -50,6 +50,7 @@ POLL_UNWATCHED_SECONDS = 10.0
 # Changes per write_many: big enough to amortise the writer's lock and write(), small enough
 # that the first events of a burst are on disk while the rest are still being written.
 WRITE_CHUNK = 256
+TAKE_CHUNK = 256  # due paths examined per slice (see _drain)
 _DESCRIPTIONS = {
     "file_create": "File created",
     "file_change": "File changed",
@@ -255,7 +256,7 @@ class WatchDaemon:
             if self.flags.reload:
                 self._reload()
             for tree in self.trees:
-                self._write_changes(tree, tree.reducer.take(now=now))
+                self._drain(tree, now)
             if self._unwatched and now - last_poll >= POLL_UNWATCHED_SECONDS:
                 self._poll_unwatched()
                 last_poll = now
@@ -264,6 +265,15 @@ class WatchDaemon:
             if ping is not None and time.monotonic() - last_ping >= ping:
                 notify(f"WATCHDOG=1\n{self._status()}")
                 last_ping = time.monotonic()
+
+    def _drain(self, tree: _Tree, now: float) -> None:
+        """Write what is due, a slice at a time: under a burst the first events are on disk
+        while later paths are still being examined (and paths that settle meanwhile join)."""
+        while True:
+            self._write_changes(tree, tree.reducer.take(now=now, limit=TAKE_CHUNK))
+            if not tree.reducer.backlog or self.flags.stop:
+                return
+            now = time.monotonic()
 
     def _timeout(self, ping: float | None) -> float:
         timeout = IDLE_WAKE_SECONDS if ping is None else min(IDLE_WAKE_SECONDS, ping)

@@ -27,7 +27,15 @@ _EDITOR_TEMP = re.compile(
 )
 
 
+# Every pattern above starts with one of these or ends with one of those: most names are
+# cleared by two string tests, without the regex.
+_TEMP_STARTS = (".", "#")
+_TEMP_ENDS = ("~", ".swp", ".swo", ".swx", "___", "-swp", "4913")
+
+
 def is_editor_temp(name: str) -> bool:
+    if not name.startswith(_TEMP_STARTS) and not name.endswith(_TEMP_ENDS):
+        return False
     return bool(_EDITOR_TEMP.search(name))
 
 
@@ -74,6 +82,7 @@ class IgnoreRules:
         self.git_dir: Path | None = None
         self._base: list[pathspec.GitIgnoreSpec] = []
         self._per_dir: dict[str, pathspec.GitIgnoreSpec | None] = {}
+        self._chains: dict[str, list[tuple[str, pathspec.GitIgnoreSpec]]] = {}
         self._dir_cache: dict[str, bool] = {}
         self.tracked: frozenset[str] = frozenset()
         self._tracked_dirs: frozenset[str] = frozenset()
@@ -93,6 +102,7 @@ class IgnoreRules:
                 if spec is not None:
                     self._base.append(spec)
         self._per_dir.clear()
+        self._chains.clear()
         self._dir_cache.clear()
         self._index_mtime = None
         self.refresh_tracked()
@@ -134,6 +144,7 @@ class IgnoreRules:
         name = rel.rpartition("/")[2]
         if name == ".gitignore":
             self._per_dir.pop(rel.rpartition("/")[0], None)
+            self._chains.clear()
             self._dir_cache.clear()
             return True
         if rel == f"{GIT_DIR_NAME}/info/exclude":
@@ -178,16 +189,22 @@ class IgnoreRules:
         for spec in self._base:
             found = spec.check_file(probe).include
             decision = found if found is not None else decision
-        parts = rel.split("/")
-        for depth in range(len(parts)):
-            directory = "/".join(parts[:depth])
-            local = self._dir_spec(directory)
-            if local is None:
-                continue
+        for directory, local in self._specs_above(rel.rpartition("/")[0]):
             sub = probe[len(directory) + 1 :] if directory else probe
             found = local.check_file(sub).include
             decision = found if found is not None else decision
         return bool(decision)
+
+    def _specs_above(self, rel_dir: str) -> list[tuple[str, pathspec.GitIgnoreSpec]]:
+        """The ``.gitignore`` rules of a directory and of those above it, outermost first."""
+        chain = self._chains.get(rel_dir)
+        if chain is None:
+            chain = self._specs_above(rel_dir.rpartition("/")[0]) if rel_dir else []
+            local = self._dir_spec(rel_dir)
+            if local is not None:
+                chain = [*chain, (rel_dir, local)]
+            self._chains[rel_dir] = chain
+        return chain
 
     def _dir_spec(self, rel_dir: str) -> pathspec.GitIgnoreSpec | None:
         if rel_dir not in self._per_dir:

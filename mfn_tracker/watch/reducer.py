@@ -109,8 +109,11 @@ class DirtySet:
             oldest_first = next(iter(self._first.values()))
         return min(oldest_last + self.settle, oldest_first + self.max_delay)
 
-    def take_due(self, *, now: float | None = None, everything: bool = False) -> dict[str, str]:
-        """Remove and return the due paths with their source tag."""
+    def take_due(
+        self, *, now: float | None = None, everything: bool = False, limit: int | None = None
+    ) -> dict[str, str]:
+        """Remove and return the due paths with their source tag, at most ``limit`` of them
+        (the longest settled first)."""
         now = time.monotonic() if now is None else now
         due: dict[str, str] = {}
         with self._lock:
@@ -120,9 +123,10 @@ class DirtySet:
                 self._first.clear()
                 self._source.clear()
                 return due
-            for order, limit in ((self._last, self.settle), (self._first, self.max_delay)):
+            room = len(self._last) if limit is None else limit
+            for order, wait in ((self._last, self.settle), (self._first, self.max_delay)):
                 for rel, t in order.items():
-                    if now - t < limit:
+                    if now - t < wait or len(due) >= room:
                         break
                     due[rel] = self._source[rel]
             for rel in due:
@@ -150,6 +154,7 @@ class Reducer:
         self._root = str(root)
         self.dirty = DirtySet(settle=settle, max_delay=max_delay, wakeup=wakeup)
         self._lock_seen: float | None = None
+        self.backlog = False  # the last take() stopped at its limit: more paths are due now
         # Unpaired deletes wait (path -> (change, release time)) for a create to pair with: in
         # a rename chain a -> b -> c, ``a`` settles before ``c`` and is taken alone, and a
         # move into a directory created just before reaches us as create first, delete later.
@@ -176,12 +181,20 @@ class Reducer:
             self._lock_seen = now
         return now - self._lock_seen < MAX_LOCK_WAIT_SECONDS
 
-    def take(self, *, now: float | None = None, everything: bool = False) -> list[Change]:
-        """Compare due paths with the baseline; the caller applies each change once written."""
+    def take(
+        self, *, now: float | None = None, everything: bool = False, limit: int | None = None
+    ) -> list[Change]:
+        """Compare due paths with the baseline; the caller applies each change once written.
+
+        ``limit`` bounds the due paths taken (not the changes: a directory stands for all the
+        files below it); :attr:`backlog` then says whether more are due already.
+        """
         now = time.monotonic() if now is None else now
+        self.backlog = False
         if not everything and self.git_busy(now):
             return []
-        due = self.dirty.take_due(now=now, everything=everything)
+        due = self.dirty.take_due(now=now, everything=everything, limit=limit)
+        self.backlog = limit is not None and len(due) >= limit
         if not due:
             if not any(until <= now for _change, until in self._held.values()):
                 return []
