@@ -13,6 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,7 +26,6 @@ _CHUNK = 1 << 20
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_DIRS = 64
-_COMPACT = json.JSONEncoder(separators=(",", ":"))  # json.dumps(...) builds one per call
 _KINDS = {stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
 
 
@@ -107,20 +107,18 @@ def read_entry(
     kind = _KINDS.get(stat.S_IFMT(st.st_mode))
     if kind is None:
         return None
-    if _unchanged(previous, kind, st):
-        digest = previous.sha256  # type: ignore[union-attr]
-    elif kind == "symlink":
-        digest = _link_digest(path)
-    else:
-        digest = hash_file(path, st.st_size, cap=cap)
+    if previous is not None and _unchanged(previous, kind, st):
+        return previous  # (mode and owner changes move ctime: nothing else can differ)
+    digest = _link_digest(path) if kind == "symlink" else hash_file(path, st.st_size, cap=cap)
     return _entry(kind, st, digest)
 
 
-def _unchanged(previous: Entry | None, kind: str, st: os.stat_result) -> bool:
-    return (
-        previous is not None
-        and previous.kind == kind
-        and previous.stamp == (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+def _unchanged(previous: Entry, kind: str, st: os.stat_result) -> bool:
+    return previous.kind == kind and previous.stamp == (
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        st.st_ino,
     )
 
 
@@ -192,9 +190,9 @@ class EntryReader:
         kind = _KINDS.get(stat.S_IFMT(st.st_mode))
         if kind is None:
             return None
-        if _unchanged(previous, kind, st):
-            digest = previous.sha256  # type: ignore[union-attr]
-        elif kind == "symlink":
+        if previous is not None and _unchanged(previous, kind, st):
+            return previous
+        if kind == "symlink":
             digest = _link_digest(name, dir_fd)
         elif st.st_size > self.cap:
             digest = None
@@ -313,20 +311,31 @@ def append_journal(
     """Record written changes at once (a full save is too slow per batch), so a crash right
     after an event cannot leave the baseline ignorant of it (a later delete would go unseen).
 
-    ``sync=False`` (fsync policy ``never``): the events are not synced either, and a journal
-    that outlived its events in a power cut would hide them from the startup scan.
+    The caller syncs the events first: a journal line must never reach the disk before its
+    event (the startup scan would not report it again). ``sync=False`` leaves the journal's
+    own fsync to a later :func:`sync_journal`, once for many batches.
     """
     if not updates:
         return
     _ensure_private_dir(path.parent, dir_mode)
-    encode = _COMPACT.encode
-    data = "".join(f"{encode([rel, None if e is None else _row(e)])}\n" for rel, e in updates)
+    data = "".join(_journal_line(rel, e) for rel, e in updates)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     fd = os.open(journal_path(path), flags, file_mode)
     try:
         os.write(fd, data.encode())
         if sync:
             os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_journal(path: Path) -> None:
+    try:
+        fd = os.open(journal_path(path), os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return  # saved meanwhile: the baseline file itself was synced
+    try:
+        os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -367,6 +376,18 @@ def save(path: Path, repo: Path, baseline: Baseline, *, dir_mode: int, file_mode
     os.replace(tmp, path)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(journal_path(path))
+
+
+def _journal_line(rel: str, e: Entry | None) -> str:
+    """``json.dumps([rel, _row(e)])`` without its per-call encoder set-up (a line per event)."""
+    name = _quote(rel)
+    if e is None:
+        return f"[{name},null]\n"
+    digest = "null" if e.sha256 is None else f'"{e.sha256}"'
+    return (
+        f'[{name},["{e.kind}",{e.size},{e.mtime_ns},{e.ctime_ns},{e.mode},{e.ino},'
+        f"{digest},{e.uid}]]\n"
+    )
 
 
 def _row(e: Entry) -> list[object]:

@@ -44,7 +44,7 @@ ATTRIBUTION = (
     "say which account or process changed the file"
 )
 IDLE_WAKE_SECONDS = 5.0
-BUSY_POLL_SECONDS = 0.05
+BUSY_POLL_SECONDS = 0.02  # while paths wait: how late past its settle period one is taken
 SAVE_EVERY_SECONDS = 30.0  # full rewrite; between saves the journal has every change
 POLL_UNWATCHED_SECONDS = 10.0
 # Changes per write_many: big enough to amortise the writer's lock and write(), small enough
@@ -126,6 +126,7 @@ class _Tree:
     baseline_file: Path
     fresh: bool  # no saved baseline: the first scan is adopted, not reported
     dirty_since_save: bool = False
+    journal_unsynced: bool = False
 
 
 @dataclass
@@ -270,10 +271,11 @@ class WatchDaemon:
         """Write what is due, a slice at a time: under a burst the first events are on disk
         while later paths are still being examined (and paths that settle meanwhile join)."""
         while True:
-            self._write_changes(tree, tree.reducer.take(now=now, limit=TAKE_CHUNK))
+            self._write_unsynced(tree, tree.reducer.take(now=now, limit=TAKE_CHUNK))
             if not tree.reducer.backlog or self.flags.stop:
-                return
+                break
             now = time.monotonic()
+        self._sync_journal(tree)
 
     def _timeout(self, ping: float | None) -> float:
         timeout = IDLE_WAKE_SECONDS if ping is None else min(IDLE_WAKE_SECONDS, ping)
@@ -383,8 +385,19 @@ class WatchDaemon:
     # -- writing -----------------------------------------------------------------------------
 
     def _write_changes(self, tree: _Tree, changes: list[Change]) -> None:
+        self._write_unsynced(tree, changes)
+        self._sync_journal(tree)
+
+    def _write_unsynced(self, tree: _Tree, changes: list[Change]) -> None:
         for start in range(0, len(changes), WRITE_CHUNK):
             self._write_chunk(tree, changes[start : start + WRITE_CHUNK])
+
+    def _sync_journal(self, tree: _Tree) -> None:
+        """One fsync of the journal for many chunks (each chunk's events were synced first)."""
+        if tree.journal_unsynced:
+            tree.journal_unsynced = False
+            if self.settings.fsync != "never":
+                bl.sync_journal(tree.baseline_file)
 
     def _write_chunk(self, tree: _Tree, changes: list[Change]) -> None:
         """Write changes as one batch, then record them in the baseline and its journal.
@@ -403,14 +416,14 @@ class WatchDaemon:
             if change.old_path is not None:
                 updates.append((change.old_path, None))
             updates.append((change.path, change.entry))
-        tree.dirty_since_save = True
+        tree.dirty_since_save = tree.journal_unsynced = True
         self.writer.flush()  # the events are on disk before the journal says they were written
         bl.append_journal(
             tree.baseline_file,
             updates,
             dir_mode=self.settings.dir_mode,
             file_mode=self.settings.file_mode,
-            sync=self.settings.fsync != "never",
+            sync=False,
         )
         before, self.written = self.written, self.written + len(changes)
         if before // 1000 != self.written // 1000:

@@ -256,8 +256,10 @@ class Reducer:
         return found
 
     def walk(self, rel_dir: str = "") -> list[str]:
-        """Reported files below a directory, skipping ``.git`` and ignored directories."""
+        """Files below a directory that are reported or already in the baseline (which
+        compare() judges anyway), skipping ``.git`` and ignored directories."""
         found: list[str] = []
+        known = self.baseline.files
         top = f"{self._root}/{rel_dir}" if rel_dir else self._root
         stack = [(top, rel_dir)]
         while stack:
@@ -276,7 +278,7 @@ class Reducer:
                     if is_dir:
                         if not self.rules.dir_ignored(child):
                             stack.append((item.path, child))
-                    elif not self.rules.ignored(child):
+                    elif child in known or not self.rules.ignored(child):
                         found.append(child)
         return found
 
