@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from mfn_tracker.logger import SystemEventLogger
 from mfn_tracker.settings import load_settings
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def make_events(n: int) -> list[dict[str, object]]:

@@ -6,6 +6,7 @@ writer, and errors reach the caller instead of being swallowed.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -102,23 +103,25 @@ class SystemEventLogger:
     def log_events(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Record many events at once; returns the records as written (plain dicts).
 
-        For importers, daemons and other bulk writers: the whole batch costs one lock and one
-        ``write()``, and every event is validated before any is written (one bad event raises
-        ``InvalidEvent`` naming its position, and nothing is stored). Records rather than models
-        are returned because building a model per event would cost as much as writing it;
+        For importers, daemons and other bulk writers: each batch of 1,000 costs one lock and
+        one ``write()``. A batch is validated whole before it is written: a bad event raises
+        ``InvalidEvent`` naming its position, and nothing of its batch is stored (the message
+        says how many events of earlier batches were). Records rather than models come back
+        because building a model per event would cost as much as writing it;
         ``SystemEvent.model_validate(record)`` gives one when needed.
         """
         if self._writer is None:
             return [self._remember(dict(event)) for event in events]
         records: list[dict[str, Any]] = []
-        batch: list[Mapping[str, Any]] = []
-        for event in events:
-            batch.append(event)
-            if len(batch) == _BATCH_EVENTS:
+        stream = iter(events)
+        while batch := list(itertools.islice(stream, _BATCH_EVENTS)):
+            try:
                 records += self._writer.write_many(batch)
-                batch.clear()
-        if batch:
-            records += self._writer.write_many(batch)
+            except InvalidEvent as exc:
+                if not records:
+                    raise
+                written = len(records)
+                raise InvalidEvent(f"{exc} ({written} events before it were written)") from None
         self._maybe_checkpoint()
         return records
 

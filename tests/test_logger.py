@@ -162,3 +162,12 @@ def test_log_events_without_storage_keeps_them_in_memory(tmp_path: Path) -> None
     logger.log_events([{"event_type": "commit", "user_id": "u", "action_description": "d"}] * 3)
     assert len(logger.get_events()) == 3
     assert not (tmp_path / "unused").exists()
+
+
+def test_log_events_says_how_much_of_a_long_stream_was_written(storage: Path) -> None:
+    logger = SystemEventLogger()
+    good = {"event_type": "commit", "user_id": "u", "action_description": "ok"}
+    events = [good] * 1_500 + [{**good, "user_id": ""}]
+    with pytest.raises(InvalidEvent, match=r"event 501 of the batch: .*1000 events before it"):
+        logger.log_events(iter(events))
+    assert len([e for e in all_events(storage) if e["event_type"] == "commit"]) == 1_000

@@ -168,18 +168,6 @@ def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, 
     if not fields.keys() <= validate.INPUT_FIELDS:
         validate.check_unknown_fields(fields)
     get = fields.get
-    rest = _required_fields(get)
-    _add_optional_fields(get, rest, settings)
-    rest["host"] = _HOST
-    if settings.pseudonymize:
-        from mfn_tracker.privacy import pseudonymize_user
-
-        rest["user_id"] = pseudonymize_user(rest["user_id"], settings)
-    raw_ts = get("timestamp")
-    return (None if raw_ts is None else _explicit_timestamp(raw_ts)), rest
-
-
-def _required_fields(get: Callable[..., Any]) -> dict[str, Any]:
     event_type = get("event_type")
     if type(event_type) is not str or event_type not in EVENT_TYPE_VALUES:
         event_type = validate.check_event_type(event_type)
@@ -202,7 +190,14 @@ def _required_fields(get: Callable[..., Any]) -> dict[str, Any]:
         "action_description": description,
         "status": status,
     }
-    return rest
+    _add_optional_fields(get, rest, settings)
+    rest["host"] = _HOST
+    if settings.pseudonymize:
+        from mfn_tracker.privacy import pseudonymize_user
+
+        rest["user_id"] = pseudonymize_user(rest["user_id"], settings)
+    raw_ts = get("timestamp")
+    return (None if raw_ts is None else _explicit_timestamp(raw_ts)), rest
 
 
 def _add_optional_fields(
@@ -468,7 +463,16 @@ class EventWriter:
         (naming its position) and nothing is stored. A batch costs one lock and one ``write()``
         per day file, which is what lets a daemon or an importer keep up with bursts.
         """
-        return self._append_locked([self._render(f, n) for n, f in enumerate(events)])
+        rendered: list[tuple[str | None, bytes, dict[str, Any]]] = []
+        add, settings = rendered.append, self.settings
+        try:
+            for fields in events:
+                add(render(fields, settings))
+        except InvalidEvent as exc:
+            if not rendered:
+                raise
+            raise InvalidEvent(f"event {len(rendered) + 1} of the batch: {exc}") from None
+        return self._append_locked(rendered)
 
     def _append_locked(
         self, rendered: list[tuple[str | None, bytes, dict[str, Any]]]
@@ -482,16 +486,6 @@ class EventWriter:
             finally:
                 fcntl.flock(chain_fd, fcntl.LOCK_UN)
         return records
-
-    def _render(
-        self, fields: Mapping[str, Any], position: int
-    ) -> tuple[str | None, bytes, dict[str, Any]]:
-        try:
-            return render(fields, self.settings)
-        except InvalidEvent as exc:
-            if position == 0:
-                raise
-            raise InvalidEvent(f"event {position + 1} of the batch: {exc}") from None
 
     def _append_events(
         self,
