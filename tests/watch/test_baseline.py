@@ -25,6 +25,31 @@ def test_entry_hash_cap_and_symlink(tmp_path: Path) -> None:
     assert outside is not None and outside.sha256 is None
 
 
+def test_entry_reader_agrees_with_read_entry(tmp_path: Path) -> None:
+    """The batch reader (files opened relative to a checked directory) sees what read_entry
+    sees, including a path that leaves the tree through a symlinked directory."""
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "f").write_bytes(b"abc")
+    (root / "big").write_bytes(b"x" * 10)
+    os.symlink("d/f", root / "link")
+    os.symlink("/etc", root / "dirlink")
+    rels = ["d/f", "big", "link", "d", "missing", "dirlink/passwd", "gone/f"]
+    with bl.EntryReader(str(root), cap=4) as reader:
+        assert reader.lstat("d/f") is not None and reader.lstat("missing") is None
+        got = {rel: reader.read(rel) for rel in rels}
+    want = {rel: bl.read_entry(str(root / rel), cap=4) for rel in rels}
+    assert got == want
+    assert got["d/f"] is not None and got["d/f"].sha256 == hashlib.sha256(b"abc").hexdigest()
+    assert got["dirlink/passwd"] is not None and got["dirlink/passwd"].sha256 is None
+    previous = got["d/f"]
+    with bl.EntryReader(str(root)) as reader:
+        assert reader.read("d/f", previous) is previous  # unchanged: not read again
+        (root / "d" / "f").write_bytes(b"abcd")
+        changed = reader.read("d/f", previous)
+    assert changed is not None and changed.sha256 == hashlib.sha256(b"abcd").hexdigest()
+
+
 def test_save_load_and_journal_replay(tmp_path: Path) -> None:
     storage, repo = tmp_path / "events", tmp_path / "repo"
     (tmp_path / "x").write_bytes(b"x")
@@ -33,10 +58,14 @@ def test_save_load_and_journal_replay(tmp_path: Path) -> None:
     path = bl.baseline_path(storage, repo)
     name = os.fsdecode(b"caf\xe9.txt")  # not UTF-8
     bl.save(path, repo, bl.Baseline({"a": entry, name: entry}), dir_mode=0o700, file_mode=0o600)
-    bl.append_journal(path, [("a", None), ("b", entry)], dir_mode=0o700, file_mode=0o600)
+    odd = 'q"uote\\ \u00e9 ' + name  # JSON escapes, non-ASCII, not UTF-8
+    bl.append_journal(
+        path, [("a", None), ("b", entry), (odd, entry)], dir_mode=0o700, file_mode=0o600
+    )
     with bl.journal_path(path).open("a") as fh:
         fh.write('["torn", [')  # a crash mid-line
     loaded = bl.load(path, repo)
-    assert loaded is not None and set(loaded.files) == {name, "b"}
+    assert loaded is not None and set(loaded.files) == {name, "b", odd}
+    assert loaded.files[odd] == entry
     assert bl.load(path, tmp_path / "other") is None
     assert oct(path.stat().st_mode & 0o777) == "0o600"

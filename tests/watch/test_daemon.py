@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from mfn_tracker.settings import Settings
+from mfn_tracker.store.layout import day_file_name
+from mfn_tracker.store.timestamps import day_of, format_ms, now_ms
+from mfn_tracker.store.writer import WriteError
+from mfn_tracker.watch.daemon import WatchConfig, WatchDaemon
 from tests.helpers.events import chain_ok
 from tests.watch.conftest import git, make_repo, summary
 
@@ -206,6 +211,37 @@ def test_changes_while_down_and_sigterm_flushes(tmp_path: Path, start_watcher, s
     starts = [e for e in events if e["event_type"] == "system_start"]
     assert starts[0]["metadata"]["baselines"][0]["state"] == "created"
     assert starts[1]["metadata"]["baselines"][0]["changes_while_down"] == 3
+
+
+def test_a_batch_the_writer_refuses_is_reported_after_the_restart(
+    tmp_path: Path, settings: Settings, storage: Path
+) -> None:
+    """write_many raising (here: the day is archived) applies nothing: the changes stay out of
+    the baseline and its journal, so the next start reports them; none is lost."""
+    repo = make_repo(tmp_path / "repo", {"a.txt": "a\n"})
+    config = WatchConfig((repo,), settle=0.01)
+    first = WatchDaemon(settings, config)
+    tree = first.trees[0]
+    assert first._startup_scan(tree) == []  # a fresh tree is adopted
+    first._save(force=True)
+    for i in range(300):  # more than one write chunk
+        (repo / f"n{i}.txt").write_text(f"{i}\n")
+    (repo / "a.txt").unlink()
+    tree.reducer.dirty.mark("")
+    changes = tree.reducer.take(everything=True)
+    assert len(changes) == 301
+    archived = storage / (day_file_name(day_of(format_ms(now_ms()))) + ".gz")
+    archived.write_bytes(b"")
+    with pytest.raises(WriteError):
+        first._write_changes(tree, changes)
+    assert "a.txt" in tree.reducer.baseline.files and "n0.txt" not in tree.reducer.baseline.files
+    archived.unlink()
+    second = WatchDaemon(settings, config)
+    again = second._startup_scan(second.trees[0])
+    assert sorted((c.kind, c.path) for c in again) == sorted(
+        [("file_delete", "a.txt")] + [("file_create", f"n{i}.txt") for i in range(300)]
+    )
+    assert {c.source for c in again} == {"startup-scan"}
 
 
 def test_sighup_reloads_and_sigint_stops(tmp_path: Path, start_watcher) -> None:

@@ -104,3 +104,29 @@ def test_unpaired_delete_is_released_after_settle_and_move_wait(tmp_path: Path) 
     assert [(c.kind, c.path) for c in r.take(now=2.0, everything=True)] == [
         ("file_delete", "a.txt")
     ]
+
+
+def test_marks_in_one_call_keep_their_directory_unsettled() -> None:
+    d = DirtySet(settle=0.2, max_delay=5.0)
+    d.mark("d", now=0.0)
+    d.mark_many(["d/x", "d/y", "d/x"], now=0.15)
+    assert d.take_due(now=0.3) == {}  # "d" was refreshed by what changed below it
+    assert d.take_due(now=0.4) == {"d": "live", "d/x": "live", "d/y": "live"}
+
+
+def test_slices_take_the_oldest_first_and_moves_still_pair(tmp_path: Path) -> None:
+    """The daemon takes due paths 256 at a time; a move split between slices is one move."""
+    repo = make_repo(tmp_path / "r", {"a.txt": "a\n"})
+    r = reducer_for(repo)
+    (repo / "a.txt").rename(repo / "z.txt")
+    r.dirty.mark("a.txt", now=0.0)
+    r.dirty.mark("z.txt", now=0.01)
+    for i in range(3):
+        (repo / f"n{i}.txt").write_text(f"{i}\n")
+        r.dirty.mark(f"n{i}.txt", now=0.02 + i / 100)
+    assert r.take(now=1.0, limit=1) == [] and r.backlog  # a.txt alone: its delete is held
+    [move] = r.take(now=1.0, limit=1)
+    assert (move.kind, move.path, move.old_path) == ("file_move", "z.txt", "a.txt")
+    assert r.backlog
+    assert [c.path for c in r.take(now=1.0, limit=2)] == ["n0.txt", "n1.txt"] and r.backlog
+    assert [c.path for c in r.take(now=1.0, limit=2)] == ["n2.txt"] and not r.backlog
