@@ -11,7 +11,7 @@ created the file. It includes the settle period (0.2 s). Each burst is repeated 
 own CPU time (user + system, all threads) per event, which the machine's other load distorts
 less than wall-clock figures.
 
-    .venv/bin/python bench/bench_watch.py [--files N] [--dirs N] [--runs N]
+    .venv/bin/python bench/bench_watch.py [--files N] [--dirs N] [--runs N] [--dir DIR]
         [--fsync never,batch,always]
 """
 
@@ -301,9 +301,14 @@ def main() -> int:
     parser.add_argument("--dirs", type=int, default=10_000)
     parser.add_argument("--fsync", default="never,batch,always")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--dir",
+        default="/var/tmp",
+        help="where trees and logs go (a tmpfs such as /dev/shm takes the disk out of the figures)",
+    )
     args = parser.parse_args()
     ok = True
-    with tempfile.TemporaryDirectory(prefix="bench-watch-", dir="/var/tmp") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-watch-", dir=args.dir) as tmp:
         work = Path(tmp)
         raw = bench_raw_watchdog(work, args.files)
         print(

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterator
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import NamedTuple
@@ -260,15 +259,14 @@ class Baseline:
     def remove(self, rel: str) -> None:
         self.files.pop(rel, None)
 
-    def under(self, rel_dir: str) -> Iterator[str]:
+    def under(self, rel_dir: str) -> list[str]:
         """Known paths below a directory ('' is the root); cheap when the directory is unknown."""
         if not rel_dir:
-            yield from list(self.files)
-            return
+            return list(self.files)
         if rel_dir not in self._dirs:
-            return
+            return []
         prefix = rel_dir + "/"
-        yield from [p for p in self.files if p.startswith(prefix)]
+        return [p for p in self.files if p.startswith(prefix)]
 
     def __len__(self) -> int:
         return len(self.files)
