@@ -107,8 +107,13 @@ def read_entry(
     if kind is None:
         return None
     if previous is not None and _unchanged(previous, kind, st):
-        return previous  # (mode and owner changes move ctime: nothing else can differ)
-    digest = _link_digest(path) if kind == "symlink" else hash_file(path, st.st_size, cap=cap)
+        digest = previous.sha256
+    elif kind == "symlink":
+        digest = _link_digest(path)
+    else:
+        digest = hash_file(path, st.st_size, cap=cap)
+    # (a fresh entry even when unchanged: a chmod within the clock tick of the last write
+    # leaves ctime as it was, and only the mode shows it)
     return _entry(kind, st, digest)
 
 
@@ -190,8 +195,8 @@ class EntryReader:
         if kind is None:
             return None
         if previous is not None and _unchanged(previous, kind, st):
-            return previous
-        if kind == "symlink":
+            digest = previous.sha256
+        elif kind == "symlink":
             digest = _link_digest(name, dir_fd)
         elif st.st_size > self.cap:
             digest = None

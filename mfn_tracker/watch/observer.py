@@ -118,8 +118,8 @@ class _Group(InotifyWatchGroup):
     def file_path(self, wd: int, name: bytes) -> bytes | None:
         """The path of a file event, or None when the watch is not (or no longer) ours.
 
-        Called by the reading thread, which is the only one that moves watches; a dict lookup
-        needs no lock.
+        Called by the reading thread, which is the one that adds and moves watches (the
+        emitter only drops those of a directory moved out); one dict lookup needs no lock.
         """
         directory = self._active_callbacks_by_watch.get(wd) if self._is_active else None  # type: ignore[call-overload]
         return None if directory is None else directory + b"/" + name
