@@ -235,11 +235,17 @@ class _BatchingFD(InotifyFD):
     def run(self) -> None:
         while self.should_keep_running():
             buffer = self._read_event_buffer(DEFAULT_EVENT_BUFFER_SIZE)
-            if buffer:
-                self._dispatch(buffer)
+            if buffer and not self._dispatch(buffer):
                 time.sleep(READ_PAUSE_SECONDS)
 
-    def _dispatch(self, buffer: bytes) -> None:
+    def _dispatch(self, buffer: bytes) -> bool:
+        """Mark what the buffer names; True when it held a directory event.
+
+        After a new directory, the next read comes at once: watchdog lists its contents now
+        (its watch came late), and a file moved into it must not be marked (as created) well
+        before its source is (as gone), or the move is split into a create and a delete.
+        """
+        directories = False
         pending: dict[MarkHandler, dict[bytes, None]] = {}
         previous: tuple[int, bytes] | None = None
         at, end = 0, len(buffer)
@@ -260,12 +266,16 @@ class _BatchingFD(InotifyFD):
                             pending.setdefault(group.marker, {})[path] = None
                     else:
                         group.on_event(InotifyEvent(wd, mask, cookie, name))
+                if mask & InotifyConstants.IN_MOVED_FROM:
+                    _flush(pending)  # the source of a move: marked before anything that follows
                 continue
             previous = None
             _flush(pending)  # in order: a directory event may move the watches that follow
+            directories = True
             if wd != -1 or mask & InotifyConstants.IN_Q_OVERFLOW:
                 self.handle_event(InotifyEvent(wd, mask, cookie, name))
         _flush(pending)
+        return directories
 
 
 def _flush(pending: dict[MarkHandler, dict[bytes, None]]) -> None:

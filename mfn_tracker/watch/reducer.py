@@ -25,6 +25,7 @@ MAX_DELAY_SECONDS = 3.0
 # everything queued behind it: a move's target can arrive that much after its source.
 MOVE_WAIT_SECONDS = 0.5
 MAX_LOCK_WAIT_SECONDS = 30.0  # a stale index.lock (git killed) must not silence the watcher
+MAX_JUDGED = 200_000  # judging times remembered (Reducer._judged), ~100 bytes each
 
 LIVE, STARTUP_SCAN, RESCAN = "live", "startup-scan", "rescan"
 _SOURCE_RANK = {RESCAN: 0, STARTUP_SCAN: 1, LIVE: 2}
@@ -56,6 +57,10 @@ class DirtySet:
         self._last: OrderedDict[str, float] = OrderedDict()  # ordered by last mark
         self._first: OrderedDict[str, float] = OrderedDict()  # ordered by first mark
         self._source: dict[str, str] = {}
+        # When each path was last marked itself (a mark below a directory only refreshes its
+        # _last); take_due hands these over in ``marked_at`` for the paths it returns.
+        self._own: dict[str, float] = {}
+        self.marked_at: dict[str, float] = {}
         self.wakeup = wakeup or threading.Event()
 
     def mark(self, rel: str, source: str = LIVE, *, now: float | None = None) -> None:
@@ -67,11 +72,12 @@ class DirtySet:
         """Mark paths dirty at once (one lock, one clock read for a whole inotify read)."""
         now = time.monotonic() if now is None else now
         rank = _SOURCE_RANK[source]
-        last, first, sources = self._last, self._first, self._source
+        last, first, sources, own = self._last, self._first, self._source, self._own
         refreshed: set[str] = set()  # parents already kept unsettled in this call
         with self._lock:
             was_clean = not last
             for rel in rels:
+                own[rel] = now
                 if rel in last:
                     last[rel] = now
                     last.move_to_end(rel)
@@ -119,9 +125,11 @@ class DirtySet:
         with self._lock:
             if everything:
                 due = dict(self._source)
+                self.marked_at = dict(self._own)
                 self._last.clear()
                 self._first.clear()
                 self._source.clear()
+                self._own.clear()
                 return due
             room = len(self._last) if limit is None else limit
             for order, wait in ((self._last, self.settle), (self._first, self.max_delay)):
@@ -131,6 +139,7 @@ class DirtySet:
                     due[rel] = self._source[rel]
             for rel in due:
                 del self._last[rel], self._first[rel], self._source[rel]
+            self.marked_at = {rel: self._own.pop(rel) for rel in due}
         return due
 
 
@@ -155,6 +164,11 @@ class Reducer:
         self.dirty = DirtySet(settle=settle, max_delay=max_delay, wakeup=wakeup)
         self._lock_seen: float | None = None
         self.backlog = False  # the last take() stopped at its limit: more paths are due now
+        # Path -> when a live take last judged it (lstat, hash). A walk of a directory marked
+        # before that skips it: its directory was watched by then (the mark comes after the
+        # watch), so any later change of it was marked on its own. Under a burst this saves
+        # judging every new file twice (once itself, once when its directory settles).
+        self._judged: dict[str, float] = {}
         # Unpaired deletes wait (path -> (change, release time)) for a create to pair with: in
         # a rename chain a -> b -> c, ``a`` settles before ``c`` and is taken alone, and a
         # move into a directory created just before reaches us as create first, delete later.
@@ -209,8 +223,15 @@ class Reducer:
                 old = due.get(scope)
                 if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
                     due[scope] = source
+        marked = {} if everything else self.dirty.marked_at
         with self._reader() as reader:
-            return self.compare(self._expand(due, reader), reader, now=now, hold=not everything)
+            candidates = self._expand(due, reader, marked)
+            changes = self.compare(candidates, reader, now=now, hold=not everything)
+        if not everything:
+            if len(self._judged) > MAX_JUDGED:
+                self._judged.clear()  # (walks then judge those files again: slower, not wrong)
+            self._judged.update(dict.fromkeys(candidates, now))
+        return changes
 
     def scan_all(self, source: str) -> list[Change]:
         """Compare the whole tree with the baseline (startup, overflow, stop)."""
@@ -223,18 +244,27 @@ class Reducer:
     def _reader(self) -> EntryReader:
         return EntryReader(self._root, cap=self.hash_cap)
 
-    def _expand(self, due: dict[str, str], reader: EntryReader) -> dict[str, str]:
-        """Due paths -> candidate file paths: directories are walked, vanished ones looked up."""
+    def _expand(
+        self, due: dict[str, str], reader: EntryReader, marked: dict[str, float] | None = None
+    ) -> dict[str, str]:
+        """Due paths -> candidate file paths: directories are walked, vanished ones looked up.
+
+        ``marked`` holds when due paths were marked themselves (see ``_judged``).
+        """
         out: dict[str, str] = {}
         for rel, source in due.items():
-            for found in self._candidates(rel, reader):
+            since = marked.get(rel) if marked else None
+            for found in self._candidates(rel, reader, since):
                 old = out.get(found)
                 if old is None or _SOURCE_RANK[source] > _SOURCE_RANK[old]:
                     out[found] = source
         return out
 
-    def _candidates(self, rel: str, reader: EntryReader) -> list[str]:
-        """File paths one due path stands for (itself, what is below it now, what was)."""
+    def _candidates(self, rel: str, reader: EntryReader, since: float | None = None) -> list[str]:
+        """File paths one due path stands for (itself, what is below it now, what was).
+
+        Files below a directory that a live take judged after ``since`` are left out.
+        """
         if rel:
             st = reader.lstat(rel)  # kept for compare(): one lstat per path
         else:
@@ -248,11 +278,19 @@ class Reducer:
         if st is not None and stat.S_ISDIR(st.st_mode):
             if rel and self.rules.ignored(rel, is_dir=True):
                 return found
+            walked = self.walk(rel)
+            present = set(walked)
             # a file still being written is judged when it settles
-            found.extend(f for f in self.walk(rel) if f not in self.dirty)
-        elif st is not None and rel and not found and not self.rules.ignored(rel):
+            walked = [f for f in walked if f not in self.dirty]
+            if since is not None:
+                judged = self._judged
+                walked = [f for f in walked if judged.get(f, since) <= since]
+            found.extend(walked)
+            found.extend(f for f in self.baseline.under(rel) if f not in present)  # gone
+            return found
+        if st is not None and rel and not found and not self.rules.ignored(rel):
             found.append(rel)
-        found.extend(self.baseline.under(rel))
+        found.extend(self.baseline.under(rel))  # it was a directory: what was below it
         return found
 
     def walk(self, rel_dir: str = "") -> list[str]:

@@ -130,3 +130,23 @@ def test_slices_take_the_oldest_first_and_moves_still_pair(tmp_path: Path) -> No
     assert r.backlog
     assert [c.path for c in r.take(now=1.0, limit=2)] == ["n0.txt", "n1.txt"] and r.backlog
     assert [c.path for c in r.take(now=1.0, limit=2)] == ["n2.txt"] and not r.backlog
+
+
+def test_directory_walk_rejudges_only_files_judged_before_its_own_mark(tmp_path: Path) -> None:
+    """A new directory's files were each judged already when the directory settles: its walk
+    skips them (their own marks report later changes), unless the directory itself was marked
+    after they were judged (moved out and back: changes made meanwhile had no watch)."""
+    repo = make_repo(tmp_path / "r")
+    r = reducer_for(repo)
+    (repo / "d").mkdir()
+    r.dirty.mark("d", now=0.0)
+    (repo / "d" / "f").write_text("1\n")
+    r.dirty.mark("d/f", now=0.01)
+    [create] = r.take(now=0.2, limit=1)  # "d" (refreshed by d/f) waits behind it
+    assert create.path == "d/f"
+    r.apply(create)
+    (repo / "d" / "f").write_text("2\n")  # unseen: no mark (a watched file would have one)
+    assert r.take(now=0.3) == []  # d's walk does not read d/f again
+    r.dirty.mark("d", now=0.4)  # d itself moved out and back: what is below it is re-read
+    [change] = r.take(now=0.7)
+    assert (change.kind, change.path) == ("file_change", "d/f")
