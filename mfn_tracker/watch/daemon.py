@@ -177,11 +177,27 @@ class WatchDaemon:
     # -- signals and observer callbacks (other threads / signal context: flags only) --------
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        # Flags only: wake.set() here could wait forever for the lock of the very wake.wait()
+        # the signal interrupted. The wakeup fd (see _relay_signals) wakes the loop instead.
         if signum == signal.SIGHUP:
             self.flags.reload = True
         else:
             self.flags.stop = True
-        self.wake.set()
+
+    def _install_signal_handlers(self) -> None:
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        os.set_blocking(write_end, False)
+        signal.set_wakeup_fd(write_end)  # Python's C-level handler writes each signal here
+        threading.Thread(
+            target=self._relay_signals, args=(read_end,), name="signal-relay", daemon=True
+        ).start()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+
+    def _relay_signals(self, read_end: int) -> None:
+        """Wake the loop for each signal, from a thread that holds no lock the loop holds."""
+        while os.read(read_end, 64):
+            self.wake.set()
 
     def _on_overflow(self) -> None:
         self.flags.overflow = True
@@ -195,8 +211,7 @@ class WatchDaemon:
     # -- the loop ----------------------------------------------------------------------------
 
     def run(self) -> int:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self._on_signal)
+        self._install_signal_handlers()
         started = time.monotonic()
         trouble = Trouble(self._on_overflow, self._on_watch_failed)
         self._observer = start_observer(
