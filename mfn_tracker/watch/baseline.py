@@ -26,6 +26,7 @@ _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _DIR_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _OPEN_DIRS = 64
 _KINDS = {stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
+_IFMT, _IMODE = 0o170000, 0o7777  # stat.S_IFMT() and S_IMODE() as masks (no call per file)
 
 
 class Entry(NamedTuple):
@@ -80,14 +81,15 @@ def hash_file(path: str, size: int, *, cap: int) -> str | None:
 
 def _digest(fd: int, size: int) -> str:
     """SHA-256 of an open file; a small file that did not grow takes one read()."""
-    digest = hashlib.sha256()
-    total, want = 0, min(size + 1, _CHUNK)
-    while chunk := os.read(fd, want):
+    if size < _CHUNK:
+        data = os.read(fd, size + 1)
+        if len(data) == size:  # all of it, as lstat said: no read() for the end
+            return hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256(data)  # it changed meanwhile: read to the end
+    else:
+        digest = hashlib.sha256()
+    while chunk := os.read(fd, _CHUNK):
         digest.update(chunk)
-        total += len(chunk)
-        if len(chunk) < want and total >= size:
-            break  # a short read at the size lstat gave: the end (no read() for EOF)
-        want = _CHUNK
     return digest.hexdigest()
 
 
@@ -103,7 +105,7 @@ def read_entry(
         st = os.lstat(path)
     except OSError:
         return None
-    kind = _KINDS.get(stat.S_IFMT(st.st_mode))
+    kind = _KINDS.get(st.st_mode & _IFMT)
     if kind is None:
         return None
     if previous is not None and _unchanged(previous, kind, st):
@@ -134,7 +136,7 @@ def _link_digest(path: str, dir_fd: int | None = None) -> str | None:
 
 
 def _entry(kind: str, st: os.stat_result, digest: str | None) -> Entry:
-    mode = stat.S_IMODE(st.st_mode)
+    mode = st.st_mode & _IMODE
     return Entry(
         kind, st.st_size, st.st_mtime_ns, st.st_ctime_ns, mode, st.st_ino, digest, st.st_uid
     )
@@ -191,7 +193,7 @@ class EntryReader:
                 st = None
         if st is None:
             return None
-        kind = _KINDS.get(stat.S_IFMT(st.st_mode))
+        kind = _KINDS.get(st.st_mode & _IFMT)
         if kind is None:
             return None
         if previous is not None and _unchanged(previous, kind, st):
