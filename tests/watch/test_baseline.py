@@ -69,3 +69,15 @@ def test_save_load_and_journal_replay(tmp_path: Path) -> None:
     assert loaded.files[odd] == entry
     assert bl.load(path, tmp_path / "other") is None
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_digest_reads_to_the_end_when_the_size_changed_meanwhile(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    want = hashlib.sha256(b"0123456789").hexdigest()
+    for size_seen in (10, 4, 0, 25):  # as lstat said; the file has 10 bytes
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            assert bl._digest(fd, size_seen) == want, size_seen
+        finally:
+            os.close(fd)
