@@ -235,8 +235,10 @@ class _BatchingFD(InotifyFD):
     def run(self) -> None:
         while self.should_keep_running():
             buffer = self._read_event_buffer(DEFAULT_EVENT_BUFFER_SIZE)
-            if buffer and not self._dispatch(buffer):
-                time.sleep(READ_PAUSE_SECONDS)
+            if not buffer:
+                continue
+            if not self._dispatch(buffer) and len(buffer) < DEFAULT_EVENT_BUFFER_SIZE // 2:
+                time.sleep(READ_PAUSE_SECONDS)  # (a fuller buffer: the queue is filling, read on)
 
     def _dispatch(self, buffer: bytes) -> bool:
         """Mark what the buffer names; True when it held a directory event.
