@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import NamedTuple
@@ -105,15 +106,31 @@ def read_entry(
         st = os.lstat(path)
     except OSError:
         return None
+    return _judge(
+        st,
+        previous,
+        link_digest=lambda: _link_digest(path),
+        content_digest=lambda size: hash_file(path, size, cap=cap),
+    )
+
+
+def _judge(
+    st: os.stat_result,
+    previous: Entry | None,
+    *,
+    link_digest: Callable[[], str | None],
+    content_digest: Callable[[int], str | None],
+) -> Entry | None:
+    """The entry for what lstat found; the digest is reused when nothing about it changed."""
     kind = _KINDS.get(st.st_mode & _IFMT)
     if kind is None:
         return None
     if previous is not None and _unchanged(previous, kind, st):
         digest = previous.sha256
     elif kind == "symlink":
-        digest = _link_digest(path)
+        digest = link_digest()
     else:
-        digest = hash_file(path, st.st_size, cap=cap)
+        digest = content_digest(st.st_size)
     # (a fresh entry even when unchanged: a chmod within the clock tick of the last write
     # leaves ctime as it was, and only the mode shows it)
     return _entry(kind, st, digest)
@@ -193,18 +210,13 @@ class EntryReader:
                 st = None
         if st is None:
             return None
-        kind = _KINDS.get(st.st_mode & _IFMT)
-        if kind is None:
-            return None
-        if previous is not None and _unchanged(previous, kind, st):
-            digest = previous.sha256
-        elif kind == "symlink":
-            digest = _link_digest(name, dir_fd)
-        elif st.st_size > self.cap:
-            digest = None
-        else:
-            digest = _hash_at(name, dir_fd, st.st_size)
-        return _entry(kind, st, digest)
+        cap = self.cap
+        return _judge(
+            st,
+            previous,
+            link_digest=lambda: _link_digest(name, dir_fd),
+            content_digest=lambda size: None if size > cap else _hash_at(name, dir_fd, size),
+        )
 
     def _dir_fd(self, directory: str) -> int | None:
         if directory in self._dirs:
