@@ -20,6 +20,14 @@ ADMIN = {"MFN_ADMIN_KEYS": "admin-secret-key-1234567890"}
 KEY = ["--api-key", "admin-secret-key-1234567890"]
 
 
+def keep_lines(path: Path, keep: slice) -> None:
+    """Rewrite a compressed day with only some of its lines, as someone tampering would."""
+    with gzip.open(path, "rb") as stream:
+        lines = stream.read().split(b"\n")[:-1]
+    with gzip.open(path, "wb") as stream:
+        stream.write(b"".join(line + b"\n" for line in lines[keep]))
+
+
 def _days_ago(*ages: int) -> tuple[str, ...]:
     today = datetime.now(timezone.utc).date()
     return tuple((today - timedelta(days=age)).isoformat() for age in ages)
@@ -75,11 +83,7 @@ def test_compressed_file_that_lost_lines_is_caught(
     settings: Settings, old_log: tuple[str, ...]
 ) -> None:
     assert run_cli("retention", "apply", *KEY, env=ADMIN).code == 0
-    path = settings.storage_path / f"events_{old_log[1]}.jsonl.gz"
-    with gzip.open(path, "rb") as stream:
-        lines = stream.read().split(b"\n")[:-1]
-    with gzip.open(path, "wb") as stream:
-        stream.write(b"".join(line + b"\n" for line in lines[:-1]))
+    keep_lines(settings.storage_path / f"events_{old_log[1]}.jsonl.gz", slice(None, -1))
     found = {k for k, _, _ in kinds(verify(settings))}
     assert "truncated" in found
 
@@ -216,11 +220,7 @@ def test_policy_deletion_explains_only_its_own_span(
     assert run_cli("retention", "apply", *KEY, env=ADMIN).code == 0
     # The attacker then removes the first lines of the next day too: the gap grows past
     # what retention signed, so it is not a policy deletion any more.
-    path = settings.storage_path / f"events_{old_log[1]}.jsonl.gz"
-    with gzip.open(path, "rb") as stream:
-        lines = stream.read().split(b"\n")[:-1]
-    with gzip.open(path, "wb") as stream:
-        stream.write(b"".join(line + b"\n" for line in lines[2:]))
+    keep_lines(settings.storage_path / f"events_{old_log[1]}.jsonl.gz", slice(2, None))
     found = {k for k, _, _ in kinds(verify(settings))}
     assert "deleted" in found or "missing-day" in found
 
