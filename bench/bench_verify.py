@@ -21,7 +21,14 @@ from pathlib import Path
 from mfn_tracker.compliance.verify import verify_log
 from mfn_tracker.settings import Settings
 from mfn_tracker.store.layout import day_file_name, list_day_files
-from mfn_tracker.store.writer import GENESIS_HASH, EventWriter, encode_body, new_event_id, prepare
+from mfn_tracker.store.writer import (
+    GENESIS_HASH,
+    EventWriter,
+    chain_line,
+    encode_body,
+    new_event_id,
+    prepare,
+)
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 DAYS = 10
@@ -58,11 +65,7 @@ def generate(settings: Settings, events: int) -> None:
             ms = base_ms + day * 86_400_000 + i * (86_400_000 // per_day)
             secs, millis = divmod(ms, 1000)
             ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{millis:03d}Z"
-            line = (
-                f'{{"system_event":true,"event_id":"{new_event_id(ms)}","seq":{seq},'
-                f'"timestamp":"{ts}",'
-            ).encode()
-            line += bodies[seq % len(bodies)] + f',"prev":"{prev}"}}'.encode()
+            line = chain_line(new_event_id(ms), seq, ts, bodies[seq % len(bodies)], prev)
             prev = hashlib.sha256(line).hexdigest()
             out.append(line)
         name = day_file_name(time.strftime("%Y-%m-%d", time.gmtime(base_ms // 1000 + day * 86400)))

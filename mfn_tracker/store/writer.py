@@ -105,6 +105,14 @@ def event_id_tail() -> str:
     return f"{0x8000 | rand >> 48:04x}-{rand & _MASK_48:012x}"
 
 
+def chain_line(event_id: str, seq: int, timestamp: str, body: str, prev: str) -> bytes:
+    """One stored line: the writer's envelope around an event's serialized fields (``body``)."""
+    return (
+        f'{{"system_event":true,"event_id":"{event_id}","seq":{seq},"timestamp":"{timestamp}",'
+        f'{body[1:-1]},"prev":"{prev}"}}'
+    ).encode()
+
+
 def line_hash(line: bytes) -> str:
     """The chain link: SHA-256 of a line's exact bytes without its newline."""
     return _sha256(line).hexdigest()
@@ -280,12 +288,10 @@ _OPTIONAL_CHECKS: dict[str, Callable[[object, Settings], Any]] = {
 }
 
 
-def render(
-    fields: Mapping[str, Any], settings: Settings
-) -> tuple[str | None, bytes, dict[str, Any]]:
+def render(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, str, dict[str, Any]]:
     """An event's fields as they will be stored: validated, scrubbed and cut to the line limit.
 
-    Returns (timestamp or None, the serialized middle of the line, the ordered fields).
+    Returns (timestamp or None, the serialized fields as a JSON object, the ordered fields).
     Raises ``InvalidEvent``.
     """
     try:
@@ -296,34 +302,42 @@ def render(
     return timestamp, body, rest
 
 
-def encode_body(rest: dict[str, Any], budget: int) -> tuple[bytes, dict[str, Any]]:
-    """The line's middle (``"event_type":...,"host":...``): scrubbed, cut to ``budget`` bytes.
+def encode_body(rest: dict[str, Any], budget: int) -> tuple[str, dict[str, Any]]:
+    """The fields as one JSON object (``{"event_type":...,"host":...}``), scrubbed and cut to
+    ``budget`` UTF-8 bytes.
 
+    Text rather than bytes: the line is encoded once, whole, when the writer adds its envelope.
     Most events hold nothing secret-looking, so the serialized text is screened once and only
     events that might hold a secret are scrubbed field by field and serialized again.
     """
-    try:
-        body = _dumps(rest)
-    except UnicodeEncodeError:  # lone surrogates: file names that are not UTF-8
-        rest = _undecodable_as_escapes(rest)
-        body = _dumps(rest)
+    body = _dumps(rest)
+    if not body.isascii():
+        try:
+            body.encode()
+        except UnicodeEncodeError:  # lone surrogates: file names that are not UTF-8
+            rest = _undecodable_as_escapes(rest)
+            body = _dumps(rest)
     if scrub.might_hold_secret(body, rest.get("metadata")):
         rest = scrub.scrub_value(rest)
         body = _dumps(rest)
-    if len(body) <= budget:
+    original = _utf8_size(body)
+    if original <= budget:
         return body, rest
-    original = len(body)
     limit = 4096
     while limit >= 16:
         cut = _with_truncation_note({k: _shrink(v, limit) for k, v in rest.items()}, original)
         shrunk = _dumps(cut)
-        if len(shrunk) <= budget:
+        if _utf8_size(shrunk) <= budget:
             return shrunk, cut
         limit //= 2
     # Still too big (e.g. thousands of keys at every level): keep the required fields only.
     required = ("event_type", "user_id", "action_description", "status", "repo", "host")
     cut = _with_truncation_note({k: _shrink(rest[k], 256) for k in required if k in rest}, original)
     return _dumps(cut), cut
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def _with_truncation_note(rest: dict[str, Any], original: int) -> dict[str, Any]:
@@ -357,8 +371,8 @@ else:  # pragma: no cover - Pythons without the C accelerator
     ).iterencode
 
 
-def _dumps(rest: dict[str, Any]) -> bytes:
-    return "".join(_ENCODE(rest, 0)).encode()[1:-1]
+def _dumps(rest: dict[str, Any]) -> str:
+    return "".join(_ENCODE(rest, 0))
 
 
 def _undecodable_as_escapes(value: Any) -> Any:
@@ -463,7 +477,7 @@ class EventWriter:
         (naming its position) and nothing is stored. A batch costs one lock and one ``write()``
         per day file, which is what lets a daemon or an importer keep up with bursts.
         """
-        rendered: list[tuple[str | None, bytes, dict[str, Any]]] = []
+        rendered: list[tuple[str | None, str, dict[str, Any]]] = []
         add, settings = rendered.append, self.settings
         try:
             for fields in events:
@@ -475,7 +489,7 @@ class EventWriter:
         return self._append_locked(rendered)
 
     def _append_locked(
-        self, rendered: list[tuple[str | None, bytes, dict[str, Any]]]
+        self, rendered: list[tuple[str | None, str, dict[str, Any]]]
     ) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []
         with self._thread_lock:
@@ -489,7 +503,7 @@ class EventWriter:
 
     def _append_events(
         self,
-        rendered: list[tuple[str | None, bytes, dict[str, Any]]],
+        rendered: list[tuple[str | None, str, dict[str, Any]]],
         records: list[dict[str, Any]],
     ) -> None:
         """Append rendered events (the lock is held), one ``write()`` per run of same-day events."""
@@ -522,11 +536,7 @@ class EventWriter:
                     break
                 seq += 1
                 event_id = id_prefix + event_id_tail()
-                line = (
-                    f'{{"system_event":true,"event_id":"{event_id}","seq":{seq},'
-                    f'"timestamp":"{stamp}",'
-                ).encode()
-                line += body + f',"prev":"{prev}"}}'.encode()
+                line = chain_line(event_id, seq, stamp, body, prev)
                 records.append(
                     {
                         "system_event": True,
