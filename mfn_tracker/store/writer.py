@@ -89,20 +89,20 @@ os.register_at_fork(after_in_child=_IdRandom.draw)
 
 def new_event_id(ms: int) -> str:
     """A UUIDv7 (time-ordered, RFC 9562) without a syscall per event."""
-    return event_id_prefix(ms) + event_id_tail()
+    return new_event_ids(ms, 1)[0]
 
 
-def event_id_prefix(ms: int) -> str:
-    """The part of an id shared by every id of that millisecond in this process."""
+def new_event_ids(ms: int, count: int) -> list[str]:
+    """``count`` UUIDv7s of one millisecond: a prefix shared by them all, then the variant and
+    62 bits that are random across processes and unique within one (a counter added to a
+    random base)."""
     h = f"{ms:012x}"
-    return f"{h[:8]}-{h[8:]}-7{_IdRandom.rand_a}-"
-
-
-def event_id_tail() -> str:
-    """The variant and 62 bits that are random across processes and unique within one (a
-    counter added to a random base)."""
-    rand = (_IdRandom.base + next(_ID_COUNTER)) & _MASK_62
-    return f"{0x8000 | rand >> 48:04x}-{rand & _MASK_48:012x}"
+    prefix = f"{h[:8]}-{h[8:]}-7{_IdRandom.rand_a}-"
+    base = _IdRandom.base
+    return [
+        f"{prefix}{0x8000 | rand >> 48:04x}-{rand & _MASK_48:012x}"
+        for rand in [(base + i) & _MASK_62 for i in itertools.islice(_ID_COUNTER, count)]
+    ]
 
 
 def chain_line(event_id: str, seq: int, timestamp: str, body: str, prev: str) -> bytes:
@@ -165,7 +165,7 @@ def read_chain_head(storage: Path) -> ChainHead | None:
         return None
 
 
-def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, dict[str, Any]]:
+def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, dict[str, Any]]:  # noqa: PLR0912
     """Validate and order an event's fields; returns (timestamp or None, the rest).
 
     Common values (plain strings, a list of paths, flat metadata) pass inline checks; anything
@@ -173,18 +173,14 @@ def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, 
     naming the field. Every git hook and API call pays for this function, so it avoids calls.
     Scrubbing happens in ``encode_body``, on the serialized text first, which is cheaper.
     """
-    if not fields.keys() <= validate.INPUT_FIELDS:
+    if not fields.keys() <= _INPUT_FIELDS:
         validate.check_unknown_fields(fields)
     get = fields.get
     event_type = get("event_type")
     if type(event_type) is not str or event_type not in EVENT_TYPE_VALUES:
         event_type = validate.check_event_type(event_type)
     user_id = get("user_id")
-    if (
-        type(user_id) is not str
-        or not 0 < len(user_id) <= validate.MAX_USER_ID
-        or user_id.isspace()
-    ):
+    if type(user_id) is not str or not 0 < len(user_id) <= _MAX_USER_ID or user_id.isspace():
         user_id = validate.check_required_text("user_id", user_id)
     description = get("action_description")
     if type(description) is not str or not description or description.isspace():
@@ -198,53 +194,67 @@ def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, 
         "action_description": description,
         "status": status,
     }
-    _add_optional_fields(get, rest, settings)
-    rest["host"] = _HOST
-    if settings.pseudonymize:
-        from mfn_tracker.privacy import pseudonymize_user
-
-        rest["user_id"] = pseudonymize_user(rest["user_id"], settings)
-    raw_ts = get("timestamp")
-    return (None if raw_ts is None else _explicit_timestamp(raw_ts)), rest
-
-
-def _add_optional_fields(
-    get: Callable[[str], Any], rest: dict[str, Any], settings: Settings
-) -> None:
     files = get("files_changed")
     if files is not None:
         if type(files) is not list or not set(map(type, files)) <= _STR_ONLY:
             files = validate.check_files_changed(files)
         if files:
             rest["files_changed"] = list(files)
-    value = get("comments")
-    if value is not None:
-        if type(value) is not str:
-            value = validate.check_optional_text("comments", value)
-        if value:
-            rest["comments"] = value
-    value = get("metadata")
-    if value is not None:
-        value = _metadata(value)
-        if value:
-            rest["metadata"] = value
-    for name in ("request_id", "source_ip", "duration_ms", "repo"):
-        value = get(name)
-        if value is not None:
-            value = _OPTIONAL_CHECKS[name](value, settings)
-            if value not in (None, ""):
-                rest[name] = value
+    comments = get("comments")
+    if comments is not None:
+        if type(comments) is not str:
+            comments = validate.check_optional_text("comments", comments)
+        if comments:
+            rest["comments"] = comments
+    metadata = get("metadata")
+    if metadata is not None:
+        # A flat dict of plain values (the common case) is copied; anything else checked deeply.
+        if (
+            type(metadata) is dict
+            and set(map(type, metadata)) <= _STR_ONLY
+            and set(map(type, metadata.values())) <= _PLAIN_SCALARS
+        ):
+            metadata = dict(metadata)
+        else:
+            metadata = validate.check_metadata(metadata)
+        if metadata:
+            rest["metadata"] = metadata
+    if not fields.keys().isdisjoint(_RARE_FIELDS):
+        _add_rare_fields(get, rest, settings)
+    repo = get("repo")
+    if repo is not None:
+        if type(repo) is not str:
+            repo = validate.check_optional_text("repo", repo)
+        if repo:
+            rest["repo"] = repo
+    rest["host"] = _HOST
+    if settings.pseudonymize:
+        from mfn_tracker.privacy import pseudonymize_user
+
+        rest["user_id"] = pseudonymize_user(user_id, settings)
+    raw_ts = get("timestamp")
+    return (None if raw_ts is None else _explicit_timestamp(raw_ts)), rest
 
 
-def _metadata(value: object) -> dict[str, Any] | None:
-    """A flat dict of plain values (the common case) is copied; anything else checked deeply."""
-    if (
-        type(value) is dict
-        and set(map(type, value)) <= _STR_ONLY
-        and set(map(type, value.values())) <= _PLAIN_SCALARS
-    ):
-        return dict(value)
-    return validate.check_metadata(value)
+_INPUT_FIELDS = validate.INPUT_FIELDS
+_MAX_USER_ID = validate.MAX_USER_ID
+_RARE_FIELDS = frozenset(("request_id", "source_ip", "duration_ms"))
+
+
+def _add_rare_fields(get: Callable[[str], Any], rest: dict[str, Any], settings: Settings) -> None:
+    """request_id, source_ip and duration_ms, in the contract's order (before repo)."""
+    request_id = validate.check_optional_text("request_id", get("request_id"))
+    if request_id:
+        rest["request_id"] = request_id
+    source_ip = validate.check_optional_text("source_ip", get("source_ip"))
+    if source_ip:
+        try:
+            rest["source_ip"] = scrub.redact_ip(source_ip, settings.ip_mode)
+        except ValueError as exc:
+            raise validate.EventValueError(str(exc)) from None
+    duration = validate.check_duration(get("duration_ms"))
+    if duration is not None:
+        rest["duration_ms"] = duration
 
 
 _STR_ONLY = frozenset((str,))
@@ -261,31 +271,6 @@ def _explicit_timestamp(value: object) -> str:
     if timestamp > format_ms(now_ms() + _FUTURE_SKEW_MS):
         raise validate.EventValueError(f"timestamp {timestamp} is in the future")
     return timestamp
-
-
-def _text_field(name: str) -> Callable[[object, Settings], str | None]:
-    def check(value: object, settings: Settings) -> str | None:
-        return value if type(value) is str else validate.check_optional_text(name, value)
-
-    return check
-
-
-def _source_ip(value: object, settings: Settings) -> str | None:
-    text = validate.check_optional_text("source_ip", value)
-    if not text:
-        return None
-    try:
-        return scrub.redact_ip(text, settings.ip_mode)
-    except ValueError as exc:
-        raise validate.EventValueError(str(exc)) from None
-
-
-_OPTIONAL_CHECKS: dict[str, Callable[[object, Settings], Any]] = {
-    "request_id": _text_field("request_id"),
-    "repo": _text_field("repo"),
-    "source_ip": _source_ip,
-    "duration_ms": lambda value, _: validate.check_duration(value),
-}
 
 
 def render(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, str, dict[str, Any]]:
@@ -511,6 +496,7 @@ class EventWriter:
         ms = now_ms()
         now = format_ms(ms)
         n, total = 0, len(rendered)
+        ids = iter(new_event_ids(ms, total))
         while n < total:
             timestamp = rendered[n][0]
             # Stamped under the lock (never before the head's), so each file is in time order.
@@ -527,15 +513,20 @@ class EventWriter:
             clean = name == head.file and size == head.end
             lead = b"\n" if size and not clean and os.pread(fd, 1, size - 1) != b"\n" else b""
             seq, prev, clock = head.seq, head.hash, head.ts
-            id_prefix = event_id_prefix(ms)
+            # Every event the writer stamps in this run gets the same stamp, never before the
+            # head's; a caller's (backdated) timestamp must not drag later events along.
+            ours = max(now, clock)
             lines: list[bytes] = []
             while n < total:
                 timestamp, body, rest = rendered[n]
-                stamp = timestamp or max(now, clock)
+                if timestamp is None:
+                    stamp = clock = ours
+                else:
+                    stamp = timestamp
                 if stamp[:10] != day:
                     break
                 seq += 1
-                event_id = id_prefix + event_id_tail()
+                event_id = next(ids)
                 line = chain_line(event_id, seq, stamp, body, prev)
                 records.append(
                     {
@@ -549,10 +540,6 @@ class EventWriter:
                 )
                 lines.append(line)
                 prev = _sha256(line).hexdigest()  # line_hash, without a call per event
-                # Only times the writer stamped move the clock on: a caller's (backdated)
-                # timestamp must not drag later events along.
-                if timestamp is None:
-                    clock = stamp
                 n += 1
             data = lead + b"\n".join(lines) + b"\n"
             self._append(fd, name, data, len(lines))
