@@ -100,30 +100,29 @@ class SystemEventLogger:
         self._maybe_checkpoint()
         return _as_model(record)
 
-    def log_events(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Record many events at once; returns the records as written (plain dicts).
+    def log_events(self, events: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Record many events at once; returns their event ids, in order.
 
         For importers, daemons and other bulk writers: each batch of 1,000 costs one lock and
         one ``write()``. A batch is validated whole before it is written: a bad event raises
         ``InvalidEvent`` naming its position, and nothing of its batch is stored (the message
-        says how many events of earlier batches were). Records rather than models come back
-        because building a model per event would cost as much as writing it;
-        ``SystemEvent.model_validate(record)`` gives one when needed.
+        says how many events of earlier batches were). Ids rather than records or models come
+        back because building those would cost a good part of the write; ``get_events`` reads
+        them back.
         """
         if self._writer is None:
-            return [self._remember(dict(event)) for event in events]
-        records: list[dict[str, Any]] = []
+            return [self._remember(dict(event))["event_id"] for event in events]
+        ids: list[str] = []
         stream = iter(events)
         while batch := list(itertools.islice(stream, _BATCH_EVENTS)):
             try:
-                records += self._writer.write_many(batch)
+                ids += self._writer.write_many(batch)
             except InvalidEvent as exc:
-                if not records:
+                if not ids:
                     raise
-                written = len(records)
-                raise InvalidEvent(f"{exc} ({written} events before it were written)") from None
+                raise InvalidEvent(f"{exc} ({len(ids)} events before it were written)") from None
         self._maybe_checkpoint()
-        return records
+        return ids
 
     def _maybe_checkpoint(self) -> None:
         """Signed checkpoints after writes: looked at once a second, so a write rarely pays."""

@@ -136,17 +136,18 @@ def test_importing_the_package_stays_cheap() -> None:
     assert mfn_tracker.__version__
 
 
-def test_log_events_writes_a_batch_and_returns_what_was_written(storage: Path) -> None:
+def test_log_events_writes_a_batch_and_returns_the_event_ids(storage: Path) -> None:
     logger = SystemEventLogger()
     events = [
         {"event_type": "file_create", "user_id": "importer", "action_description": f"f{i}"}
         for i in range(2_500)  # more than one write_many() batch
     ]
-    records = logger.log_events(events)
+    ids = logger.log_events(events)
     # after 2,500 events a signed checkpoint follows them, as after any write
-    assert records == [e for e in all_events(storage) if e["event_type"] != "checkpoint"]
-    assert [r["action_description"] for r in records] == [f"f{i}" for i in range(2_500)]
-    assert SystemEvent.model_validate(records[0]).event_type == EventType.FILE_CREATE
+    stored = [e for e in all_events(storage) if e["event_type"] != "checkpoint"]
+    assert ids == [e["event_id"] for e in stored]
+    assert [e["action_description"] for e in stored] == [f"f{i}" for i in range(2_500)]
+    assert SystemEvent.model_validate(stored[0]).event_type == EventType.FILE_CREATE
 
 
 def test_log_events_refuses_a_batch_with_a_bad_event(storage: Path) -> None:
@@ -159,8 +160,10 @@ def test_log_events_refuses_a_batch_with_a_bad_event(storage: Path) -> None:
 
 def test_log_events_without_storage_keeps_them_in_memory(tmp_path: Path) -> None:
     logger = SystemEventLogger(storage_path=tmp_path / "unused", storage_enabled=False)
-    logger.log_events([{"event_type": "commit", "user_id": "u", "action_description": "d"}] * 3)
-    assert len(logger.get_events()) == 3
+    ids = logger.log_events(
+        [{"event_type": "commit", "user_id": "u", "action_description": "d"}] * 3
+    )
+    assert [e.event_id for e in logger.get_events(newest_first=False)] == ids
     assert not (tmp_path / "unused").exists()
 
 

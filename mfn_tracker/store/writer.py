@@ -453,20 +453,27 @@ class EventWriter:
         Raises ``InvalidEvent`` for a bad event and ``WriteError`` when it cannot be stored;
         either way nothing on disk changed.
         """
-        return self._append_locked([render(fields, self.settings)])[0]
+        timestamp, body, rest = render(fields, self.settings)
+        records: list[dict[str, Any]] = []
+        self._append_locked([(timestamp, body)], [rest], records)
+        return records[0]
 
-    def write_many(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Append several events in order under one lock; returns their records as written.
+    def write_many(self, events: Iterable[Mapping[str, Any]]) -> list[str]:
+        """Append several events in order under one lock; returns their event ids.
 
         Every event is validated before any is written: one bad event raises ``InvalidEvent``
         (naming its position) and nothing is stored. A batch costs one lock and one ``write()``
-        per day file, which is what lets a daemon or an importer keep up with bursts.
+        per day file, which is what lets a daemon or an importer keep up with bursts. Ids
+        rather than records come back: a record per event would cost a quarter of the write,
+        and keeping every event's fields alive until the batch is on disk makes the garbage
+        collector walk them again and again.
         """
-        rendered: list[tuple[str | None, str, dict[str, Any]]] = []
+        rendered: list[tuple[str | None, str]] = []
         add, settings = rendered.append, self.settings
         try:
             for fields in events:
-                add(render(fields, settings))
+                timestamp, body, _ = render(fields, settings)
+                add((timestamp, body))
         except InvalidEvent as exc:
             if not rendered:
                 raise
@@ -474,29 +481,38 @@ class EventWriter:
         return self._append_locked(rendered)
 
     def _append_locked(
-        self, rendered: list[tuple[str | None, str, dict[str, Any]]]
-    ) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
+        self,
+        rendered: list[tuple[str | None, str]],
+        rests: list[dict[str, Any]] | None = None,
+        records: list[dict[str, Any]] | None = None,
+    ) -> list[str]:
+        """Append under both locks; returns the event ids, and fills ``records`` (built from
+        ``rests``, the ordered fields) when given."""
+        ids: list[str] = []
         with self._thread_lock:
             chain_fd = self._lock_chain()
             try:
                 for start in range(0, len(rendered), _EVENTS_PER_WRITE):
-                    self._append_events(rendered[start : start + _EVENTS_PER_WRITE], records)
+                    chunk = slice(start, start + _EVENTS_PER_WRITE)
+                    part = None if rests is None else rests[chunk]
+                    self._append_events(rendered[chunk], ids, part, records)
             finally:
                 fcntl.flock(chain_fd, fcntl.LOCK_UN)
-        return records
+        return ids
 
     def _append_events(
         self,
-        rendered: list[tuple[str | None, str, dict[str, Any]]],
-        records: list[dict[str, Any]],
+        rendered: list[tuple[str | None, str]],
+        ids: list[str],
+        rests: list[dict[str, Any]] | None,
+        records: list[dict[str, Any]] | None,
     ) -> None:
         """Append rendered events (the lock is held), one ``write()`` per run of same-day events."""
         head = self._read_head()
         ms = now_ms()
         now = format_ms(ms)
         n, total = 0, len(rendered)
-        ids = iter(new_event_ids(ms, total))
+        new_ids = iter(new_event_ids(ms, total))
         while n < total:
             timestamp = rendered[n][0]
             # Stamped under the lock (never before the head's), so each file is in time order.
@@ -518,7 +534,7 @@ class EventWriter:
             ours = max(now, clock)
             lines: list[bytes] = []
             while n < total:
-                timestamp, body, rest = rendered[n]
+                timestamp, body = rendered[n]
                 if timestamp is None:
                     stamp = clock = ours
                 else:
@@ -526,18 +542,20 @@ class EventWriter:
                 if stamp[:10] != day:
                     break
                 seq += 1
-                event_id = next(ids)
+                event_id = next(new_ids)
                 line = chain_line(event_id, seq, stamp, body, prev)
-                records.append(
-                    {
-                        "system_event": True,
-                        "event_id": event_id,
-                        "seq": seq,
-                        "timestamp": stamp,
-                        **rest,
-                        "prev": prev,
-                    }
-                )
+                if records is not None and rests is not None:
+                    records.append(
+                        {
+                            "system_event": True,
+                            "event_id": event_id,
+                            "seq": seq,
+                            "timestamp": stamp,
+                            **rests[n],
+                            "prev": prev,
+                        }
+                    )
+                ids.append(event_id)
                 lines.append(line)
                 prev = _sha256(line).hexdigest()  # line_hash, without a call per event
                 n += 1

@@ -583,12 +583,15 @@ def test_a_batch_keeps_its_order_and_one_chain_beside_other_writers(
     assert runs <= 3 * 20
 
 
-def test_a_batch_returns_the_records_as_written(settings: Settings, storage: Path) -> None:
-    records = EventWriter(settings).write_many(
+def test_a_batch_returns_its_event_ids_in_order(settings: Settings, storage: Path) -> None:
+    ids = EventWriter(settings).write_many(
         [event(action_description=f"c{i}", metadata={"i": i}) for i in range(600)]
     )
-    assert records == all_events(storage)
-    assert [r["seq"] for r in records] == list(range(1, 601))
+    stored = all_events(storage)
+    assert ids == [e["event_id"] for e in stored]
+    assert len(set(ids)) == 600
+    assert [e["seq"] for e in stored] == list(range(1, 601))
+    assert [e["metadata"]["i"] for e in stored] == list(range(600))
 
 
 def test_one_bad_event_refuses_the_whole_batch(settings: Settings, storage: Path) -> None:
