@@ -99,10 +99,11 @@ def new_event_ids(ms: int, count: int) -> list[str]:
     h = f"{ms:012x}"
     prefix = f"{h[:8]}-{h[8:]}-7{_IdRandom.rand_a}-"
     base = _IdRandom.base
-    return [
-        f"{prefix}{0x8000 | rand >> 48:04x}-{rand & _MASK_48:012x}"
-        for rand in [(base + i) & _MASK_62 for i in itertools.islice(_ID_COUNTER, count)]
-    ]
+    ids = []
+    for i in itertools.islice(_ID_COUNTER, count):
+        rand = (base + i) & _MASK_62
+        ids.append(f"{prefix}{0x8000 | rand >> 48:04x}-{rand & _MASK_48:012x}")
+    return ids
 
 
 def chain_line(event_id: str, seq: int, timestamp: str, body: str, prev: str) -> bytes:
