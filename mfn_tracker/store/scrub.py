@@ -55,9 +55,8 @@ _key_verdicts: dict[str, bool] = {}  # keys repeat across events; remember each 
 # regex below, anchored on rare characters (starting at "e" or ":" would stop at every byte).
 def _holds_a_mark(text: str) -> bool:
     return (
-        "K" in text  # AKIA, PRIVATE KEY
-        or "I" in text  # AIza
-        or "-" in text  # glpat-, xoxb-, -----BEGIN
+        "I" in text  # AKIA, AIza
+        or "-" in text  # glpat-, xoxb-, -----BEGIN ... PRIVATE KEY
         or "B" in text  # Bearer
         or "J" in text  # eyJ
         or "@" in text  # scheme://user:pass@host
@@ -87,7 +86,7 @@ def might_hold_secret(text: str, metadata: object) -> bool:
 def _has_secret_key(value: object) -> bool:
     if isinstance(value, dict):
         # The common case, flat metadata with keys seen before, is two set operations.
-        if value.keys() <= _clean_keys and not _CONTAINERS.intersection(map(type, value.values())):
+        if value.keys() <= _clean_keys and _CONTAINERS.isdisjoint(map(type, value.values())):
             return False
         for key, item in value.items():
             if is_secret_key(key) or (type(item) in _CONTAINERS and _has_secret_key(item)):
