@@ -166,12 +166,12 @@ def read_chain_head(storage: Path) -> ChainHead | None:
         return None
 
 
-def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, dict[str, Any]]:  # noqa: PLR0912
+def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, dict[str, Any]]:
     """Validate and order an event's fields; returns (timestamp or None, the rest).
 
     Common values (plain strings, a list of paths, flat metadata) pass inline checks; anything
     else goes to the rule functions in ``validate``, which accept or refuse it with a message
-    naming the field. Every git hook and API call pays for this function, so it avoids calls.
+    naming the field. Every git hook and API call pays for this function, so it keeps calls few.
     Scrubbing happens in ``encode_body``, on the serialized text first, which is cheaper.
     """
     if not fields.keys() <= _INPUT_FIELDS:
@@ -201,33 +201,13 @@ def prepare(fields: Mapping[str, Any], settings: Settings) -> tuple[str | None, 
             files = validate.check_files_changed(files)
         if files:
             rest["files_changed"] = list(files)
-    comments = get("comments")
-    if comments is not None:
-        if type(comments) is not str:
-            comments = validate.check_optional_text("comments", comments)
-        if comments:
-            rest["comments"] = comments
+    _put_text(rest, "comments", get("comments"))
     metadata = get("metadata")
-    if metadata is not None:
-        # A flat dict of plain values (the common case) is copied; anything else checked deeply.
-        if (
-            type(metadata) is dict
-            and set(map(type, metadata)) <= _STR_ONLY
-            and set(map(type, metadata.values())) <= _PLAIN_SCALARS
-        ):
-            metadata = dict(metadata)
-        else:
-            metadata = validate.check_metadata(metadata)
-        if metadata:
-            rest["metadata"] = metadata
+    if metadata is not None and (metadata := _metadata(metadata)):
+        rest["metadata"] = metadata
     if not fields.keys().isdisjoint(_RARE_FIELDS):
         _add_rare_fields(get, rest, settings)
-    repo = get("repo")
-    if repo is not None:
-        if type(repo) is not str:
-            repo = validate.check_optional_text("repo", repo)
-        if repo:
-            rest["repo"] = repo
+    _put_text(rest, "repo", get("repo"))
     rest["host"] = _HOST
     if settings.pseudonymize:
         from mfn_tracker.privacy import pseudonymize_user
@@ -242,11 +222,29 @@ _MAX_USER_ID = validate.MAX_USER_ID
 _RARE_FIELDS = frozenset(("request_id", "source_ip", "duration_ms"))
 
 
+def _metadata(value: object) -> dict[str, Any] | None:
+    """A flat dict of plain values (the common case) is copied; anything else checked deeply."""
+    if (
+        type(value) is dict
+        and set(map(type, value)) <= _STR_ONLY
+        and set(map(type, value.values())) <= _PLAIN_SCALARS
+    ):
+        return dict(value)
+    return validate.check_metadata(value)
+
+
+def _put_text(rest: dict[str, Any], name: str, value: object) -> None:
+    """An optional text field, kept only when it holds something."""
+    if value is not None:
+        if type(value) is not str:
+            value = validate.check_optional_text(name, value)
+        if value:
+            rest[name] = value
+
+
 def _add_rare_fields(get: Callable[[str], Any], rest: dict[str, Any], settings: Settings) -> None:
     """request_id, source_ip and duration_ms, in the contract's order (before repo)."""
-    request_id = validate.check_optional_text("request_id", get("request_id"))
-    if request_id:
-        rest["request_id"] = request_id
+    _put_text(rest, "request_id", get("request_id"))
     source_ip = validate.check_optional_text("source_ip", get("source_ip"))
     if source_ip:
         try:
