@@ -47,6 +47,15 @@ def only(events: list[dict], event_type: str) -> dict:
     return events[0]
 
 
+def diverge(repo: Path, main_file: str = "m") -> str:
+    """A ``topic`` branch with one commit and ``main`` with another: a merge to come. Returns
+    main's new commit."""
+    git(repo, "checkout", "-q", "-b", "topic")
+    commit(repo, "t", {"t": "1\n"})
+    git(repo, "checkout", "-q", "main")
+    return commit(repo, main_file, {main_file: "1\n"})
+
+
 def test_commit(world: tuple[Path, Path, Path, Recorded]) -> None:
     _, alice, _, rec = world
     parent = head(alice)
@@ -150,10 +159,7 @@ def test_push_rejected_by_the_remote_leaves_no_success(
 
 def test_fetch_is_one_event_per_command(world: tuple[Path, Path, Path, Recorded]) -> None:
     _, alice, bob, rec = world
-    git(alice, "checkout", "-q", "-b", "topic")
-    commit(alice, "t", {"t": "1\n"})
-    git(alice, "checkout", "-q", "main")
-    sha = commit(alice, "a", {"a": "1\n"})
+    sha = diverge(alice, "a")
     git(alice, "push", "-q", "origin", "main", "topic")
     rec.new()
     git(bob, "fetch", "-q")
@@ -584,10 +590,7 @@ def test_a_multi_line_merge_message_is_not_a_branch(
     world: tuple[Path, Path, Path, Recorded],
 ) -> None:
     _, alice, _, rec = world
-    git(alice, "checkout", "-q", "-b", "topic")
-    commit(alice, "t", {"t": "1\n"})
-    git(alice, "checkout", "-q", "main")
-    commit(alice, "m", {"m": "1\n"})
+    diverge(alice)
     rec.new()
     git(alice, "merge", "-q", "--no-ff", "-m", "Merge topic\n\nbody line", "topic")
     event = only(rec.new(), "merge")
@@ -649,10 +652,7 @@ def test_a_hook_reached_through_another_tool_knows_its_git(
         "sys.exit(subprocess.call([__file__ + '.legacy', *sys.argv[1:]]))\n"
     )
     wrapper.chmod(0o755)
-    git(alice, "checkout", "-q", "-b", "topic")
-    commit(alice, "t", {"t": "1\n"})
-    git(alice, "checkout", "-q", "main")
-    commit(alice, "m", {"m": "1\n"})
+    diverge(alice)
     rec.new()
     git(alice, "merge", "-q", "--no-ff", "-m", "merge", "topic")
     event = only(rec.new(), "merge")

@@ -38,6 +38,13 @@ def _dead_pid() -> int:
     return proc.pid
 
 
+def _waited(storage: Path, timeout: float) -> float:
+    """How long ``wait_for_pending`` took, in seconds."""
+    started = time.monotonic()
+    wait_for_pending(storage, timeout=timeout)
+    return time.monotonic() - started
+
+
 def test_a_killed_recorder_is_recorded_as_lost(storage: Path) -> None:
     recorder = subprocess.Popen(["sleep", "30"])
     path = _marker(storage, _dead_pid(), _dead_pid(), "post-commit", recorder.pid)
@@ -61,9 +68,7 @@ def test_a_live_recorder_is_waited_for_within_the_bound(storage: Path) -> None:
     recorder = subprocess.Popen(["sleep", "30"])
     try:
         path = _marker(storage, _dead_pid(), _dead_pid(), "pre-push", recorder.pid)
-        started = time.monotonic()
-        wait_for_pending(storage, timeout=0.3)
-        waited = time.monotonic() - started
+        waited = _waited(storage, 0.3)
         assert 0.25 < waited < 2.0
         assert path.exists()
         assert all_events(storage) == []
@@ -77,9 +82,7 @@ def test_waits_until_the_marker_is_gone(storage: Path) -> None:
     path = _marker(storage, _dead_pid(), _dead_pid(), "post-merge", recorder.pid)
     remover = subprocess.Popen(["sh", "-c", f"sleep 0.2; rm -f '{path}'"])
     try:
-        started = time.monotonic()
-        wait_for_pending(storage, timeout=5)
-        assert 0.15 < time.monotonic() - started < 3
+        assert 0.15 < _waited(storage, 5) < 3
         assert all_events(storage) == []  # written by its recorder, not lost
     finally:
         remover.wait()
@@ -120,15 +123,11 @@ def test_a_running_git_command_is_not_waited_for(storage: Path) -> None:
     recorder = subprocess.Popen(["sleep", "30"])
     try:
         path = _marker(storage, git_proc.pid, _dead_pid(), "post-commit", recorder.pid)
-        started = time.monotonic()
-        wait_for_pending(storage, timeout=2.0)
-        assert time.monotonic() - started < 0.5
+        assert _waited(storage, 2.0) < 0.5
         assert path.exists()  # still its recorder's to write
         git_proc.kill()
         git_proc.wait()
-        started = time.monotonic()
-        wait_for_pending(storage, timeout=0.3)  # returned now: waited for (read-your-writes)
-        assert time.monotonic() - started >= 0.25
+        assert _waited(storage, 0.3) >= 0.25  # returned now: waited for (read-your-writes)
     finally:
         for proc in (git_proc, recorder):
             proc.kill()
@@ -145,9 +144,7 @@ def test_a_git_command_that_exited_unreaped_is_waited_for(storage: Path) -> None
             assert time.monotonic() < deadline
             time.sleep(0.01)
         _marker(storage, git_proc.pid, _dead_pid(), "post-commit", recorder.pid)
-        started = time.monotonic()
-        wait_for_pending(storage, timeout=0.3)
-        assert time.monotonic() - started >= 0.25
+        assert _waited(storage, 0.3) >= 0.25
     finally:
         git_proc.wait()
         recorder.kill()
@@ -168,9 +165,7 @@ def test_a_reused_git_pid_is_not_the_git_command(storage: Path) -> None:
             recorder.pid,
             extra=f"mfn-env\nMFN_GIT_START={start}",
         )
-        started = time.monotonic()
-        wait_for_pending(storage, timeout=0.3)
-        assert time.monotonic() - started < 0.2  # that git is still running: not waited for
+        assert _waited(storage, 0.3) < 0.2  # that git is still running: not waited for
         same.unlink()
         _marker(
             storage,
@@ -180,9 +175,7 @@ def test_a_reused_git_pid_is_not_the_git_command(storage: Path) -> None:
             recorder.pid,
             extra=f"mfn-env\nMFN_GIT_START={start - 1}",
         )
-        started = time.monotonic()
-        wait_for_pending(storage, timeout=0.3)
-        assert time.monotonic() - started >= 0.25  # that git exited; its pid was reused
+        assert _waited(storage, 0.3) >= 0.25  # that git exited; its pid was reused
     finally:
         for proc in (other, recorder):
             proc.kill()
