@@ -453,8 +453,7 @@ class EventWriter:
         either way nothing on disk changed.
         """
         timestamp, body, rest = render(fields, self.settings)
-        records: list[dict[str, Any]] = []
-        self._append_locked([(timestamp, body)], [rest], records)
+        _, records = self._append_locked([(timestamp, body)], [rest])
         return records[0]
 
     def write_many(self, events: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -477,34 +476,35 @@ class EventWriter:
             if not rendered:
                 raise
             raise InvalidEvent(f"event {len(rendered) + 1} of the batch: {exc}") from None
-        return self._append_locked(rendered)
+        ids, _ = self._append_locked(rendered)
+        return ids
 
     def _append_locked(
         self,
         rendered: list[tuple[str | None, str]],
         rests: list[dict[str, Any]] | None = None,
-        records: list[dict[str, Any]] | None = None,
-    ) -> list[str]:
-        """Append under both locks; returns the event ids, and fills ``records`` (built from
-        ``rests``, the ordered fields) when given."""
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """Append under both locks; returns the event ids and, when ``rests`` (the ordered
+        fields) are given, the records as written."""
         ids: list[str] = []
+        records: list[dict[str, Any]] = []
         with self._thread_lock:
             chain_fd = self._lock_chain()
             try:
                 for start in range(0, len(rendered), _EVENTS_PER_WRITE):
                     chunk = slice(start, start + _EVENTS_PER_WRITE)
                     part = None if rests is None else rests[chunk]
-                    self._append_events(rendered[chunk], ids, part, records)
+                    self._append_events(rendered[chunk], part, ids, records)
             finally:
                 fcntl.flock(chain_fd, fcntl.LOCK_UN)
-        return ids
+        return ids, records
 
     def _append_events(
         self,
         rendered: list[tuple[str | None, str]],
-        ids: list[str],
         rests: list[dict[str, Any]] | None,
-        records: list[dict[str, Any]] | None,
+        ids: list[str],
+        records: list[dict[str, Any]],
     ) -> None:
         """Append rendered events (the lock is held), one ``write()`` per run of same-day events."""
         head = self._read_head()
@@ -543,7 +543,7 @@ class EventWriter:
                 seq += 1
                 event_id = next(new_ids)
                 line = chain_line(event_id, seq, stamp, body, prev)
-                if records is not None and rests is not None:
+                if rests is not None:
                     records.append(
                         {
                             "system_event": True,
